@@ -1,0 +1,68 @@
+// swift-tools-version: 6.1
+//
+// upres: deep-learning super-resolution of brain MRI. The layers are described in DESIGN.md
+// (shared/); each is a target here and imports only the layers above it.
+//
+// libtorch is found under /usr (Debian's libtorch-dev) unless LIBTORCH names another install
+// (a libtorch 2.x tree with include/ and lib/, for example a CUDA build on a GPU machine).
+
+import Foundation
+import PackageDescription
+
+let env = ProcessInfo.processInfo.environment
+let libtorch = env["LIBTORCH"].flatMap { $0.isEmpty ? nil : $0 }
+
+let torchIncludes: [String] = {
+    if let root = libtorch {
+        return ["-isystem", "\(root)/include", "-isystem", "\(root)/include/torch/csrc/api/include"]
+    }
+    return ["-isystem", "/usr/include/torch/csrc/api/include"]
+}()
+
+let torchLinker: [LinkerSetting] = {
+    var flags: [String] = []
+    if let root = libtorch { flags += ["-L\(root)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(root)/lib"] }
+    return [
+        .unsafeFlags(flags),
+        .linkedLibrary("torch"),
+        .linkedLibrary("torch_cpu"),
+        .linkedLibrary("c10"),
+    ]
+}()
+
+let package = Package(
+    name: "upres",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "upres", targets: ["upres"]),
+        .executable(name: "upres-bench", targets: ["UpresBench"]),
+        .library(name: "Torch", targets: ["Torch"]),
+        .library(name: "NN", targets: ["NN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "CTorch",
+            cxxSettings: [
+                .unsafeFlags(torchIncludes + ["-Wno-deprecated-declarations", "-O2"]),
+            ],
+            linkerSettings: torchLinker
+        ),
+        .target(name: "Torch", dependencies: ["CTorch"]),
+        .target(name: "NN", dependencies: ["Torch"]),
+        .executableTarget(
+            name: "upres",
+            dependencies: [
+                "Torch", "NN",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "UpresBench", dependencies: ["Torch", "NN"]),
+        .testTarget(name: "TorchTests", dependencies: ["Torch"]),
+        .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "UpresCLITests", dependencies: ["upres"]),
+    ],
+    cxxLanguageStandard: .cxx17
+)
