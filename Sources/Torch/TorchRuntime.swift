@@ -32,7 +32,10 @@ public enum TorchRuntime {
     public static var hasOpenMP: Bool { upt_has_openmp() }
 
     /// The number of intra-op threads libtorch uses.
-    public static var threads: Int { Int(upt_get_num_threads()) }
+    public static var threads: Int {
+        ensureConfigured()
+        return Int(upt_get_num_threads())
+    }
 
     /// Sets the number of intra-op threads (`torch.set_num_threads`).
     public static func setThreads(_ n: Int) throws {
