@@ -38,6 +38,8 @@ let package = Package(
         .executable(name: "upres-bench", targets: ["UpresBench"]),
         .library(name: "Torch", targets: ["Torch"]),
         .library(name: "NN", targets: ["NN"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Report", targets: ["Report"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,16 +54,22 @@ let package = Package(
         ),
         .target(name: "Torch", dependencies: ["CTorch"]),
         .target(name: "NN", dependencies: ["Torch"]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "Imaging", dependencies: ["Torch", "CZlib"]),
+        .target(name: "Report", dependencies: ["Imaging", "Torch", "CPNG"]),
         .executableTarget(
             name: "upres",
             dependencies: [
-                "Torch", "NN",
+                "Torch", "NN", "Imaging", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "UpresBench", dependencies: ["Torch", "NN"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "UpresCLITests", dependencies: ["upres"]),
     ],
     cxxLanguageStandard: .cxx17

@@ -289,14 +289,34 @@ int upt_randperm(upt_tensor *out, int64_t n, upt_dtype dtype, upt_device dev, up
   UPT_OUT(to_device(at::randperm(n, upt::gen(g), upt::options(dtype, upt_device{UPT_CPU, -1})),
                     dev))
 }
+// A generator of upres's own is a CPU generator: for a tensor on another device, sample on the CPU
+// and copy, so that a seed means the same numbers everywhere.
 int upt_bernoulli(upt_tensor *out, upt_tensor probabilities, upt_generator g) {
-  UPT_OUT(at::bernoulli(upt::T(probabilities), upt::gen(g)))
+  UPT_TRY({
+    const at::Tensor &p = upt::T(probabilities);
+    if (g != nullptr && !p.device().is_cpu())
+      *out = upt::wrap(at::bernoulli(p.to(at::kCPU), g->gen).to(p.device()));
+    else
+      *out = upt::wrap(at::bernoulli(p, upt::gen(g)));
+  })
 }
 int upt_uniform_(upt_tensor t, double from, double to, upt_generator g) {
-  UPT_TRY(upt::T(t).uniform_(from, to, upt::gen(g)))
+  UPT_TRY({
+    at::Tensor &x = upt::T(t);
+    if (g != nullptr && !x.device().is_cpu())
+      x.copy_(at::empty(x.sizes(), x.options().device(at::kCPU)).uniform_(from, to, g->gen));
+    else
+      x.uniform_(from, to, upt::gen(g));
+  })
 }
 int upt_normal_(upt_tensor t, double mean, double std, upt_generator g) {
-  UPT_TRY(upt::T(t).normal_(mean, std, upt::gen(g)))
+  UPT_TRY({
+    at::Tensor &x = upt::T(t);
+    if (g != nullptr && !x.device().is_cpu())
+      x.copy_(at::empty(x.sizes(), x.options().device(at::kCPU)).normal_(mean, std, g->gen));
+    else
+      x.normal_(mean, std, upt::gen(g));
+  })
 }
 
 }  // extern "C"

@@ -45,7 +45,7 @@ func runUpres(_ arguments: [String], environment: [String: String] = [:]) throws
     @Test func doctorReportsTheEngine() throws {
         let r = try runUpres(["doctor"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("libtorch       1."), "\(r.stdout)")
+        #expect(r.stdout.range(of: #"libtorch +\d+\.\d+"#, options: .regularExpression) != nil, "\(r.stdout)")
         #expect(r.stdout.contains("engine check   ok"))
         #expect(r.stdout.contains("CUDA devices"))
         #expect(r.stdout.contains("sample data"))
@@ -57,7 +57,7 @@ func runUpres(_ arguments: [String], environment: [String: String] = [:]) throws
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         #expect(object?["threads"] as? Int == 1)
         #expect(object?["engine_ok"] as? Bool == true)
-        #expect((object?["libtorch_version"] as? String)?.hasPrefix("1.") == true)
+        #expect((object?["libtorch_version"] as? String)?.first?.isNumber == true)
     }
 
     @Test func doctorSaysWhatToRunWhenSamplesAreMissing() throws {

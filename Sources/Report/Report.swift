@@ -1,0 +1,1 @@
+// PNG, SVG and HTML rendering (see DESIGN.md); filled by the snapshot work.
