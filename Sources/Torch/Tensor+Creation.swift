@@ -42,18 +42,19 @@ extension Tensor {
 
     /// A CPU tensor over memory the caller owns, without a copy (`torch.from_blob`).
     ///
-    /// `deallocate` runs once libtorch no longer needs the memory (when the last tensor or view of
-    /// it goes). `strides` are in elements; nil means contiguous.
+    /// `deallocate` receives the pointer once libtorch no longer needs the memory (when the last
+    /// tensor or view of it goes), on whichever thread releases it. `strides` are in elements; nil
+    /// means contiguous.
     public convenience init(
         borrowing pointer: UnsafeMutableRawPointer, shape: [Int], strides: [Int]? = nil, dtype: DType,
-        deallocate: @escaping @Sendable () -> Void
+        deallocate: @escaping @Sendable (UnsafeMutableRawPointer) -> Void
     ) throws {
         TorchRuntime.ensureConfigured()
         if let strides, strides.count != shape.count {
             throw TorchError.invalidArgument(
                 operation: "from_blob", message: "\(strides.count) strides for \(shape.count) dimensions")
         }
-        let box = Unmanaged.passRetained(DeallocatorBox(deallocate))
+        let box = Unmanaged.passRetained(DeallocatorBox(pointer, deallocate))
         let deleter: @convention(c) (UnsafeMutableRawPointer?) -> Void = { context in
             guard let context else { return }
             let box = Unmanaged<DeallocatorBox>.fromOpaque(context).takeRetainedValue()
@@ -201,7 +202,11 @@ extension Tensor {
 
 /// Carries a Swift closure through the C deleter of `from_blob`.
 final class DeallocatorBox {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    func run() { body() }
+    let pointer: UnsafeMutableRawPointer
+    let body: @Sendable (UnsafeMutableRawPointer) -> Void
+    init(_ pointer: UnsafeMutableRawPointer, _ body: @escaping @Sendable (UnsafeMutableRawPointer) -> Void) {
+        self.pointer = pointer
+        self.body = body
+    }
+    func run() { body(pointer) }
 }
