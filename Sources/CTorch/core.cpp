@@ -240,6 +240,9 @@ int upt_to(upt_tensor *out, upt_tensor t, upt_dtype dtype, upt_device dev, bool 
 }
 int upt_clone(upt_tensor *out, upt_tensor t) { UPT_OUT(upt::T(t).clone()) }
 int upt_alias(upt_tensor *out, upt_tensor t) { UPT_OUT(at::Tensor(upt::T(t))) }
+int upt_view_dtype(upt_tensor *out, upt_tensor t, upt_dtype dtype) {
+  UPT_OUT(upt::T(t).view(upt::to_scalar_type(dtype)))
+}
 
 int upt_manual_seed(uint64_t seed) { UPT_TRY(torch::manual_seed(seed)) }
 int upt_generator_new(upt_generator *out, uint64_t seed) {

@@ -74,6 +74,12 @@ extension Tensor {
         try make("to") { upt_to($0, handle, dtype.c, device.c, copy) }
     }
 
+    /// The same bytes read as another dtype (`Tensor.view(dtype)`): the last dimension scales by the
+    /// ratio of element sizes. Needs a contiguous last dimension.
+    public func view(as dtype: DType) throws -> Tensor {
+        try make("view_dtype") { upt_view_dtype($0, handle, dtype.c) }
+    }
+
     /// A new tensor with a copy of the data (`clone`).
     public func clone() throws -> Tensor { try make("clone") { upt_clone($0, handle) } }
 }

@@ -180,3 +180,16 @@ import Testing
         expectClose(try nn.std().item(), 2, atol: 0.05)
     }
 }
+
+@Suite struct ReinterpretTests {
+    @Test func viewAsAnotherDType() throws {
+        // 1.0f is 0x3F800000: little-endian bytes 00 00 80 3F.
+        let bytes = try Tensor([0, 0, 128, 63, 0, 0, 0, 64] as [UInt8])
+        #expect(try bytes.view(as: .float32).toArray(Float.self) == [1, 2])
+        #expect(try Tensor([1, 2] as [Float]).view(as: .uint8).toArray(UInt8.self) == [0, 0, 128, 63, 0, 0, 0, 64])
+        // Byte-swapping as tensor operations: big-endian int16 0x0102 = 258.
+        let be = try Tensor([1, 2, 255, 254] as [UInt8]).reshape([2, 2]).flip([1]).contiguous()
+        #expect(try be.view(as: .int16).flatten().toArray(Int16.self) == [258, -2])
+        #expect(throws: TorchError.self) { try Tensor([1, 2, 3] as [UInt8]).view(as: .float32) }
+    }
+}

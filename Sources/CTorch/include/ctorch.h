@@ -117,6 +117,8 @@ int upt_item_int64(upt_tensor t, int64_t *out);
 int upt_to(upt_tensor *out, upt_tensor t, upt_dtype dtype, upt_device dev, bool copy);
 int upt_clone(upt_tensor *out, upt_tensor t);
 int upt_alias(upt_tensor *out, upt_tensor t);
+/* Reinterprets the bytes of a contiguous tensor as another dtype (Tensor.view(dtype)). */
+int upt_view_dtype(upt_tensor *out, upt_tensor t, upt_dtype dtype);
 
 /* ---- randomness --------------------------------------------------------------------------- */
 int upt_manual_seed(uint64_t seed);

@@ -1,0 +1,120 @@
+import CZlib
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// gzip through zlib: whole-buffer inflate with strict checks (zlib verifies each member's CRC-32
+/// and ISIZE; a missing or corrupt trailer is an error) and deflate into a gzip member.
+public enum Gzip {
+    public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
+        case truncated
+        case corrupt(String)
+        case corruptTrailer
+        case tooLarge(limit: Int)
+
+        public var description: String {
+            switch self {
+            case .truncated: "truncated gzip stream (the file ends before the compressed data does)"
+            case .corrupt(let m): "corrupt gzip data (\(m))"
+            case .corruptTrailer: "corrupt gzip trailer (CRC-32 or length check failed)"
+            case .tooLarge(let limit): "decompresses to more than \(limit) bytes"
+            }
+        }
+    }
+
+    /// Whether bytes start with the gzip magic (1f 8b), whatever the file name says.
+    public static func isGzip(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B
+    }
+
+    /// Inflates every gzip member of `input`, stopping with `.tooLarge` past `limit` bytes.
+    /// `prefix` > 0 inflates only that many bytes of output (for reading a header first).
+    public static func inflate(_ input: UnsafeRawBufferPointer, limit: Int, prefix: Int? = nil) throws -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(Swift.min(limit, prefix ?? Swift.max(input.count * 4, 1 << 16)))
+        var stream = z_stream()
+        guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw Failure.corrupt("zlib could not start")
+        }
+        defer { inflateEnd(&stream) }
+        var consumed = 0
+        let chunk = 1 << 20
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        while consumed < input.count {
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.advanced(by: consumed).assumingMemoryBound(to: UInt8.self))
+            stream.avail_in = UInt32(Swift.min(input.count - consumed, Int(UInt32.max)))
+            var memberEnded = false
+            while true {
+                let status: Int32 = buffer.withUnsafeMutableBufferPointer { b in
+                    stream.next_out = b.baseAddress
+                    stream.avail_out = UInt32(chunk)
+                    return CZlib.inflate(&stream, Z_NO_FLUSH)
+                }
+                let produced = chunk - Int(stream.avail_out)
+                out.append(contentsOf: buffer[0..<produced])
+                if let prefix, out.count >= prefix { return Array(out.prefix(prefix)) }
+                if out.count > limit { throw Failure.tooLarge(limit: limit) }
+                switch status {
+                case Z_STREAM_END:
+                    memberEnded = true
+                case Z_OK:
+                    if stream.avail_in == 0 && produced < chunk { break }
+                    continue
+                case Z_BUF_ERROR:
+                    if stream.avail_in == 0 { break }
+                    continue
+                case Z_DATA_ERROR:
+                    let msg = stream.msg.map { String(cString: $0) } ?? "bad data"
+                    if msg.contains("check") || msg.contains("length") { throw Failure.corruptTrailer }
+                    throw Failure.corrupt(msg)
+                case Z_MEM_ERROR:
+                    throw Failure.corrupt("out of memory")
+                default:
+                    throw Failure.corrupt("zlib status \(status)")
+                }
+                break
+            }
+            consumed = input.count - Int(stream.avail_in)
+            guard memberEnded else { throw Failure.truncated }
+            // Another member may follow (concatenated gzip); trailing zero padding is tolerated.
+            let rest = UnsafeRawBufferPointer(rebasing: input[consumed...])
+            if rest.isEmpty || rest.allSatisfy({ $0 == 0 }) { break }
+            guard isGzip(rest) else { throw Failure.corrupt("\(rest.count) bytes of non-gzip data after the stream") }
+            inflateReset(&stream)
+        }
+        return out
+    }
+
+    /// Compresses `input` as one gzip member (level 1, like nibabel's default; 0-9).
+    public static func deflate(_ input: UnsafeRawBufferPointer, level: Int = 1) throws -> [UInt8] {
+        var stream = z_stream()
+        guard deflateInit2_(&stream, Int32(level), Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+                            Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw Failure.corrupt("zlib could not start compressing")
+        }
+        defer { deflateEnd(&stream) }
+        let bound = Int(deflateBound(&stream, UInt(input.count)))
+        var out = [UInt8](repeating: 0, count: bound)
+        var total = 0
+        var consumed = 0
+        try out.withUnsafeMutableBufferPointer { o in
+            var status: Int32 = Z_OK
+            while status != Z_STREAM_END {
+                let step = Swift.min(input.count - consumed, Int(UInt32.max))
+                stream.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.advanced(by: consumed).assumingMemoryBound(to: UInt8.self)) }
+                stream.avail_in = UInt32(step)
+                stream.next_out = o.baseAddress!.advanced(by: total)
+                stream.avail_out = UInt32(Swift.min(o.count - total, Int(UInt32.max)))
+                let last = consumed + step == input.count
+                status = CZlib.deflate(&stream, last ? Z_FINISH : Z_NO_FLUSH)
+                guard status == Z_OK || status == Z_STREAM_END else { throw Failure.corrupt("deflate status \(status)") }
+                consumed += step - Int(stream.avail_in)
+                total = Int(stream.total_out)
+            }
+        }
+        return Array(out.prefix(total))
+    }
+}
