@@ -205,9 +205,10 @@ public enum NIfTI {
         let dataPath: String
         let offset = h.dataOffset
         let raw: [UInt8]
+        let (needed, overflow) = offset.addingReportingOverflow(nbytes)
+        guard !overflow else { throw NIfTIError(hpath, "vox_offset", "= \(h.voxOffset) plus the data size overflows") }
         if h.isSingleFile {
             dataPath = hpath
-            let needed = offset + nbytes
             let compressed = headerData.withUnsafeBytes { Gzip.isGzip($0) }
             if !compressed && headerData.count < needed {
                 throw NIfTIError(hpath, offset > headerData.count ? "vox_offset" : "dim",
@@ -223,11 +224,11 @@ public enum NIfTI {
             guard let dataURL else { throw NIfTIError(hpath, "magic", "'\(h.magic)' needs a .img file beside the .hdr") }
             dataPath = dataURL.path
             let imgData = try load(dataURL)
-            let all = try plainBytes(imgData, path: dataPath, limit: offset + nbytes + (64 << 20))
-            guard all.count >= offset + nbytes else {
+            let all = try plainBytes(imgData, path: dataPath, limit: needed + (64 << 20))
+            guard all.count >= needed else {
                 throw NIfTIError(dataPath, "", "holds \(all.count) bytes; the header (\(hpath)) declares \(nbytes) bytes of data from byte \(offset)")
             }
-            raw = Array(all[offset..<(offset + nbytes)])
+            raw = Array(all[offset..<needed])
         }
 
         var data = try tensor(from: raw, header: h, type: type, storage: storage, path: dataPath)

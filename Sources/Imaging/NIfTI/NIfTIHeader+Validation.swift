@@ -65,6 +65,7 @@ extension NIfTIHeader {
     var dataOffset: Int {
         let minimum = isSingleFile ? (version == 2 ? 544 : 352) : 0
         guard voxOffset.isFinite, voxOffset >= 0 else { return minimum }
-        return Swift.max(Int(voxOffset), minimum)
+        // Clamped so that offset + size arithmetic cannot overflow; such offsets lie past any file.
+        return Swift.max(Int(Swift.min(voxOffset, Double(1 << 60))), minimum)
     }
 }

@@ -163,9 +163,10 @@ public struct NIfTIHeader: Sendable, Equatable {
 
     // MARK: encoding
 
-    /// The NIfTI-1 single-file header bytes (348) plus the 4 extender bytes, little-endian.
-    public func encodeNIfTI1() -> [UInt8] {
-        var w = ByteWriter(count: 352)
+    /// The NIfTI-1 header bytes (348) plus the 4 extender bytes, little-endian unless asked
+    /// (big-endian output exists for tests of the reader).
+    public func encodeNIfTI1(bigEndian: Bool = false) -> [UInt8] {
+        var w = ByteWriter(count: 352, bigEndian: bigEndian)
         w.i32(0, 348)
         w.u8(39, dimInfo)
         for (i, d) in dim.prefix(8).enumerated() { w.i16(40 + 2 * i, Int16(clamping: d)) }
@@ -227,14 +228,20 @@ struct ByteReader {
     }
 }
 
-/// Writes little-endian fields at fixed offsets.
+/// Writes fields at fixed offsets (little-endian by default).
 struct ByteWriter {
     var bytes: [UInt8]
+    var bigEndian = false
 
-    init(count: Int) { bytes = [UInt8](repeating: 0, count: count) }
+    init(count: Int, bigEndian: Bool = false) {
+        bytes = [UInt8](repeating: 0, count: count)
+        self.bigEndian = bigEndian
+    }
 
     mutating func put(_ o: Int, _ v: UInt64, _ n: Int) {
-        for i in 0..<n { bytes[o + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
+        for i in 0..<n {
+            bytes[o + (bigEndian ? n - 1 - i : i)] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))
+        }
     }
 
     mutating func u8(_ o: Int, _ v: UInt8) { bytes[o] = v }
