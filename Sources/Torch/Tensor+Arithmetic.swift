@@ -190,3 +190,39 @@ extension Tensor {
         return self
     }
 }
+
+// Swift numbers that are not literals (`let r = 0.5; try t * r`) mix in directly, with the same
+// promotion as `Scalar`: a Double promotes integer tensors, an Int keeps them integer.
+extension Tensor {
+    public static func + (a: Tensor, s: Double) throws -> Tensor { try a + Scalar.double(s) }
+    public static func - (a: Tensor, s: Double) throws -> Tensor { try a - Scalar.double(s) }
+    public static func * (a: Tensor, s: Double) throws -> Tensor { try a * Scalar.double(s) }
+    public static func / (a: Tensor, s: Double) throws -> Tensor { try a / Scalar.double(s) }
+    public static func + (s: Double, a: Tensor) throws -> Tensor { try Scalar.double(s) + a }
+    public static func - (s: Double, a: Tensor) throws -> Tensor { try Scalar.double(s) - a }
+    public static func * (s: Double, a: Tensor) throws -> Tensor { try Scalar.double(s) * a }
+    public static func / (s: Double, a: Tensor) throws -> Tensor { try Scalar.double(s) / a }
+    public static func + (a: Tensor, s: Int) throws -> Tensor { try a + Scalar(s) }
+    public static func - (a: Tensor, s: Int) throws -> Tensor { try a - Scalar(s) }
+    public static func * (a: Tensor, s: Int) throws -> Tensor { try a * Scalar(s) }
+    public static func / (a: Tensor, s: Int) throws -> Tensor { try a / Scalar(s) }
+    public static func % (a: Tensor, s: Int) throws -> Tensor { try a % Scalar(s) }
+    public static func % (a: Tensor, s: Double) throws -> Tensor { try a % Scalar.double(s) }
+    public static func + (s: Int, a: Tensor) throws -> Tensor { try Scalar(s) + a }
+    public static func - (s: Int, a: Tensor) throws -> Tensor { try Scalar(s) - a }
+    public static func * (s: Int, a: Tensor) throws -> Tensor { try Scalar(s) * a }
+    public static func / (s: Int, a: Tensor) throws -> Tensor { try Scalar(s) / a }
+
+    public func eq(_ s: Double) throws -> Tensor { try eq(Scalar.double(s)) }
+    public func ne(_ s: Double) throws -> Tensor { try ne(Scalar.double(s)) }
+    public func lt(_ s: Double) throws -> Tensor { try lt(Scalar.double(s)) }
+    public func le(_ s: Double) throws -> Tensor { try le(Scalar.double(s)) }
+    public func gt(_ s: Double) throws -> Tensor { try gt(Scalar.double(s)) }
+    public func ge(_ s: Double) throws -> Tensor { try ge(Scalar.double(s)) }
+    public func eq(_ s: Int) throws -> Tensor { try eq(Scalar(s)) }
+    public func ne(_ s: Int) throws -> Tensor { try ne(Scalar(s)) }
+    public func lt(_ s: Int) throws -> Tensor { try lt(Scalar(s)) }
+    public func le(_ s: Int) throws -> Tensor { try le(Scalar(s)) }
+    public func gt(_ s: Int) throws -> Tensor { try gt(Scalar(s)) }
+    public func ge(_ s: Int) throws -> Tensor { try ge(Scalar(s)) }
+}
