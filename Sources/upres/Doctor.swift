@@ -1,11 +1,7 @@
 import ArgumentParser
 import Torch
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 
 /// `upres doctor`: what this installation has and what is missing.
 struct Doctor: ParsableCommand {

@@ -8,12 +8,12 @@ struct Upres: ParsableCommand {
         commandName: "upres",
         abstract: "Deep-learning super-resolution of brain MRI.",
         discussion: """
-            upres turns clinical low-resolution scans (thick 2D slices, 1.5T/3T) into high-resolution
-            volumes, and gives researchers what surrounds that job: simulation, training, reconstruction,
+            upres turns clinical low-resolution scans (thick 2D slices, 1.5T/3T) into high-resolution \
+            volumes, and gives researchers what surrounds that job: simulation, training, reconstruction, \
             evaluation and reports. Run `upres doctor` to check the installation.
             """,
         version: UpresVersion.string,
-        subcommands: [Doctor.self]
+        subcommands: [Info.self, Convert.self, Resample.self, Snapshot.self, Doctor.self]
     )
 }
 
