@@ -65,7 +65,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "UpresBench", dependencies: ["Torch", "NN"]),
+        .executableTarget(name: "UpresBench", dependencies: ["Torch", "NN", "Imaging"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),

@@ -2,7 +2,7 @@
 // --repeats runs); bench/run runs the PyTorch side (bench/torch_reference.py) with the same work
 // and prints the ratios.
 //
-//   upres-bench overhead|conv|all [--repeats N] [--threads N] [--iterations N]
+//   upres-bench overhead|conv|nifti|resample|all [--repeats N] [--threads N] [--iterations N]
 
 #if canImport(Glibc)
 import Glibc
@@ -126,11 +126,15 @@ do {
     switch options.which {
     case "overhead": try overhead(options)
     case "conv": try conv(options)
+    case "nifti": try ImagingBench.nifti(options)
+    case "resample": try ImagingBench.resample(options)
     case "all":
         try overhead(options)
         try conv(options)
+        try ImagingBench.nifti(options)
+        try ImagingBench.resample(options)
     default:
-        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv or all\n")
+        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample or all\n")
         exit(2)
     }
 } catch {

@@ -25,6 +25,20 @@ public enum AtomicFile {
 
     /// Writes `parts` one after another to `url`.
     public static func write(_ parts: [[UInt8]], to url: URL, overwrite: Bool) throws {
+        try withBuffers(parts) { try write(raw: $0, to: url, overwrite: overwrite) }
+    }
+
+    /// Runs `body` with raw views of several arrays at once.
+    static func withBuffers<R>(_ parts: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        func go(_ i: Int, _ acc: [UnsafeRawBufferPointer]) throws -> R {
+            if i == parts.count { return try body(acc) }
+            return try parts[i].withUnsafeBytes { try go(i + 1, acc + [$0]) }
+        }
+        return try go(0, [])
+    }
+
+    /// Writes raw `parts` one after another to `url`.
+    public static func write(raw parts: [UnsafeRawBufferPointer], to url: URL, overwrite: Bool) throws {
         let path = url.path
         let fm = FileManager.default
         if !overwrite && fm.fileExists(atPath: path) { throw Failure.exists(path) }
@@ -46,14 +60,13 @@ public enum AtomicFile {
             for part in parts {
                 var offset = 0
                 while offset < part.count {
-                    let n = part.withUnsafeBytes { raw in
-                        Glibc.write(fd, raw.baseAddress!.advanced(by: offset), part.count - offset)
-                    }
+                    let n = Glibc.write(fd, part.baseAddress!.advanced(by: offset), part.count - offset)
                     guard n > 0 else { throw Failure.cannotWrite(path, String(cString: strerror(errno))) }
                     offset += n
                 }
             }
-            guard fsync(fd) == 0 || errno == EINVAL else { throw Failure.cannotWrite(path, String(cString: strerror(errno))) }
+            // No fsync: the rename makes the result all-or-nothing for readers and after a crash of
+            // this process; flushing to the disk is left to the system (as nibabel and FSL do).
             close(fd)
         } catch {
             close(fd)

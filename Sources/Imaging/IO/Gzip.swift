@@ -90,31 +90,126 @@ public enum Gzip {
 
     /// Compresses `input` as one gzip member (level 1, like nibabel's default; 0-9).
     public static func deflate(_ input: UnsafeRawBufferPointer, level: Int = 1) throws -> [UInt8] {
+        try deflate(parts: [input], level: level)
+    }
+
+    /// Compresses the concatenation of `parts` as one gzip member, without joining them first.
+    public static func deflate(parts: [UnsafeRawBufferPointer], level: Int = 1) throws -> [UInt8] {
         var stream = z_stream()
         guard deflateInit2_(&stream, Int32(level), Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
                             Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw Failure.corrupt("zlib could not start compressing")
         }
         defer { deflateEnd(&stream) }
-        let bound = Int(deflateBound(&stream, UInt(input.count)))
-        var out = [UInt8](repeating: 0, count: bound)
-        var total = 0
-        var consumed = 0
-        try out.withUnsafeMutableBufferPointer { o in
-            var status: Int32 = Z_OK
-            while status != Z_STREAM_END {
-                let step = Swift.min(input.count - consumed, Int(UInt32.max))
-                stream.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.advanced(by: consumed).assumingMemoryBound(to: UInt8.self)) }
-                stream.avail_in = UInt32(step)
-                stream.next_out = o.baseAddress!.advanced(by: total)
-                stream.avail_out = UInt32(Swift.min(o.count - total, Int(UInt32.max)))
-                let last = consumed + step == input.count
-                status = CZlib.deflate(&stream, last ? Z_FINISH : Z_NO_FLUSH)
-                guard status == Z_OK || status == Z_STREAM_END else { throw Failure.corrupt("deflate status \(status)") }
-                consumed += step - Int(stream.avail_in)
-                total = Int(stream.total_out)
+        let total = parts.reduce(0) { $0 + $1.count }
+        let capacity = Int(deflateBound(&stream, UInt(total))) + 64
+        var written = 0
+        var out = try [UInt8](unsafeUninitializedCapacity: capacity) { o, count in
+            defer { count = written }
+            for (k, part) in parts.enumerated() {
+                var consumed = 0
+                let last = k == parts.count - 1
+                repeat {
+                    let step = Swift.min(part.count - consumed, Int(UInt32.max))
+                    stream.next_in = part.baseAddress.map { UnsafeMutablePointer(mutating: $0.advanced(by: consumed).assumingMemoryBound(to: UInt8.self)) }
+                    stream.avail_in = UInt32(step)
+                    let finishing = last && consumed + step == part.count
+                    var status: Int32
+                    repeat {
+                        stream.next_out = o.baseAddress!.advanced(by: written)
+                        let room = Swift.min(o.count - written, Int(UInt32.max))
+                        stream.avail_out = UInt32(room)
+                        status = CZlib.deflate(&stream, finishing ? Z_FINISH : Z_NO_FLUSH)
+                        guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                            throw Failure.corrupt("deflate status \(status)")
+                        }
+                        written += room - Int(stream.avail_out)
+                    } while stream.avail_in > 0 || (finishing && status != Z_STREAM_END)
+                    consumed += step
+                } while consumed < part.count
             }
         }
-        return Array(out.prefix(total))
+        out.reserveCapacity(0)
+        return out
+    }
+}
+
+extension Gzip {
+    /// Streaming decompression of every gzip member of a buffer, straight into caller memory
+    /// (a tensor's storage), so that large volumes are never copied after inflating.
+    public final class Inflater {
+        private var stream = z_stream()
+        private let input: UnsafeRawBufferPointer
+        private var ended = false
+        /// Bytes produced so far.
+        public private(set) var produced = 0
+
+        /// `input` must outlive the inflater.
+        public init(_ input: UnsafeRawBufferPointer) throws {
+            self.input = input
+            guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+                throw Failure.corrupt("zlib could not start")
+            }
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
+            stream.avail_in = UInt32(Swift.min(input.count, Int(UInt32.max)))
+        }
+
+        deinit { inflateEnd(&stream) }
+
+        private var consumed: Int { input.count - Int(stream.avail_in) }
+
+        /// Fills `buffer`; returns the bytes written, fewer only when the compressed data ends.
+        public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            var written = 0
+            while written < buffer.count && !ended {
+                stream.next_out = buffer.baseAddress!.advanced(by: written).assumingMemoryBound(to: UInt8.self)
+                let room = Swift.min(buffer.count - written, Int(UInt32.max))
+                stream.avail_out = UInt32(room)
+                let status = CZlib.inflate(&stream, Z_NO_FLUSH)
+                let n = room - Int(stream.avail_out)
+                written += n
+                produced += n
+                switch status {
+                case Z_OK:
+                    if n == 0 && stream.avail_in == 0 { throw Failure.truncated }
+                case Z_STREAM_END:
+                    try nextMember()
+                case Z_BUF_ERROR:
+                    if stream.avail_in == 0 { throw Failure.truncated }
+                case Z_DATA_ERROR:
+                    let msg = stream.msg.map { String(cString: $0) } ?? "bad data"
+                    if msg.contains("check") || msg.contains("length") { throw Failure.corruptTrailer }
+                    throw Failure.corrupt(msg)
+                default:
+                    throw Failure.corrupt("zlib status \(status)")
+                }
+            }
+            return written
+        }
+
+        /// After a member ends: start the next one, or mark the end (zero padding tolerated).
+        private func nextMember() throws {
+            let rest = UnsafeRawBufferPointer(rebasing: input[consumed...])
+            if rest.isEmpty || rest.allSatisfy({ $0 == 0 }) {
+                ended = true
+                return
+            }
+            guard Gzip.isGzip(rest) else { throw Failure.corrupt("\(rest.count) bytes of non-gzip data after the stream") }
+            inflateReset(&stream)
+        }
+
+        /// Reads the rest of the stream (discarding up to `limit` bytes) so that every member's
+        /// CRC-32 and length are verified; returns the bytes discarded.
+        @discardableResult
+        public func finish(limit: Int = 64 << 20) throws -> Int {
+            var scratch = [UInt8](repeating: 0, count: 1 << 16)
+            var extra = 0
+            while !ended {
+                let n = try scratch.withUnsafeMutableBytes { try read(into: $0) }
+                extra += n
+                if extra > limit { throw Failure.tooLarge(limit: limit) }
+            }
+            return extra
+        }
     }
 }

@@ -104,14 +104,19 @@ public enum NIfTI {
         }
     }
 
-    /// Decompresses when the bytes are gzip (by content, not by name).
+    /// Decompresses when the bytes are gzip (by content, not by name); with `prefix`, only that many
+    /// leading bytes (fewer when the file is shorter).
     static func plainBytes(_ data: Data, path: String, limit: Int, prefix: Int? = nil) throws -> [UInt8] {
         try data.withUnsafeBytes { raw in
             guard Gzip.isGzip(raw) else {
                 return prefix.map { Array(raw.prefix($0)) } ?? Array(raw)
             }
             do {
-                return try Gzip.inflate(raw, limit: limit, prefix: prefix)
+                guard let prefix else { return try Gzip.inflate(raw, limit: limit) }
+                let inflater = try Gzip.Inflater(raw)
+                var out = [UInt8](repeating: 0, count: prefix)
+                let got = try out.withUnsafeMutableBytes { try inflater.read(into: $0) }
+                return Array(out.prefix(got))
             } catch let f as Gzip.Failure {
                 throw NIfTIError(path, "", "\(f)")
             }
@@ -202,42 +207,38 @@ public enum NIfTI {
         }
 
         // The data bytes: after vox_offset in a single file, or in the .img of a pair.
-        let dataPath: String
         let offset = h.dataOffset
-        let raw: [UInt8]
         let (needed, overflow) = offset.addingReportingOverflow(nbytes)
         guard !overflow else { throw NIfTIError(hpath, "vox_offset", "= \(h.voxOffset) plus the data size overflows") }
+        let dataPath: String
+        let dataFile: Data
         if h.isSingleFile {
             dataPath = hpath
-            let compressed = headerData.withUnsafeBytes { Gzip.isGzip($0) }
-            if !compressed && headerData.count < needed {
-                throw NIfTIError(hpath, offset > headerData.count ? "vox_offset" : "dim",
-                                 offset > headerData.count ? "= \(offset) lies past the end of the file (\(headerData.count) bytes)"
-                                     : "declare \(nbytes) bytes of data from byte \(offset), but the file has only \(headerData.count - offset)")
-            }
-            let all = compressed ? try plainBytes(headerData, path: hpath, limit: needed + (64 << 20)) : nil
-            if let all, all.count < needed {
-                throw NIfTIError(hpath, "dim", "declare \(nbytes) bytes of data from byte \(offset), but the decompressed file has only \(Swift.max(0, all.count - offset))")
-            }
-            raw = all.map { Array($0[offset..<needed]) } ?? headerData.withUnsafeBytes { Array($0[offset..<needed]) }
+            dataFile = headerData
         } else {
             guard let dataURL else { throw NIfTIError(hpath, "magic", "'\(h.magic)' needs a .img file beside the .hdr") }
             dataPath = dataURL.path
-            let imgData = try load(dataURL)
-            let all = try plainBytes(imgData, path: dataPath, limit: needed + (64 << 20))
-            guard all.count >= needed else {
-                throw NIfTIError(dataPath, "", "holds \(all.count) bytes; the header (\(hpath)) declares \(nbytes) bytes of data from byte \(offset)")
-            }
-            raw = Array(all[offset..<needed])
+            dataFile = try load(dataURL)
         }
+        guard needed <= Int.max / 2 else { throw NIfTIError(hpath, "vox_offset", "= \(h.voxOffset) lies past any file") }
+        let slope = h.sclSlope, inter = h.sclInter.isFinite ? h.sclInter : 0
+        let scaled = slope.isFinite && slope != 0 && !(slope == 1 && inter == 0) && type != .rgb24 && type != .rgba32
+        // Common case: compressed real scalars in this machine's byte order, read as float32:
+        // inflate, convert and scale chunk by chunk, so no full-size intermediate is ever made.
+        let streamed: Tensor? = !options.keepDType && type.isRealScalar && h.littleEndian && ![.uint16, .uint32, .uint64].contains(type)
+            ? try streamFloat32(dataFile, path: dataPath, headerPath: hpath, offset: offset, count: nbytes, storage: storage,
+                                scale: scaled ? (slope, inter) : nil, pair: !h.isSingleFile, voxOffset: h.voxOffset)
+            : nil
+        let raw = streamed == nil ? try dataBytes(dataFile, path: dataPath, headerPath: hpath, offset: offset, count: nbytes,
+                                                  pair: !h.isSingleFile, voxOffset: h.voxOffset) : try Tensor.empty([0], dtype: .uint8)
 
-        var data = try tensor(from: raw, header: h, type: type, storage: storage, path: dataPath)
+        var data = try streamed.map { try layout($0, shape: h.shape) } ?? tensor(from: raw, header: h, type: type, storage: storage)
         if let v = options.volumeIndex { data = try data.select(3, v) }
 
         // Scaling (not for colour data): value = slope * x + inter.
-        let slope = h.sclSlope, inter = h.sclInter.isFinite ? h.sclInter : 0
-        let scaled = slope.isFinite && slope != 0 && !(slope == 1 && inter == 0) && type != .rgb24 && type != .rgba32
-        if type.isRealScalar {
+        if streamed != nil {
+            // Already float32 and scaled.
+        } else if type.isRealScalar {
             if scaled {
                 data = try data.to(.float64) * Scalar(slope) + Scalar(inter)
                 if !options.keepDType || type != .float64 { data = try data.to(.float32) }
@@ -253,7 +254,8 @@ public enum NIfTI {
             case .keep: break
             }
         }
-        if data.dtype.isFloatingPoint {
+        // Only floating-point data can hold NaN or Inf (integers scaled by a finite slope cannot).
+        if data.dtype.isFloatingPoint && (storage.isFloatingPoint || storage.isComplex) {
             let bad = try data.isFinite().logicalNot().sum().itemInt()
             if bad > 0 {
                 switch options.nonFinite {
@@ -297,9 +299,99 @@ public enum NIfTI {
         try read(url, options: options).volume
     }
 
+    /// `count` data bytes from `offset` of a file's contents (inflated straight into the tensor
+    /// when compressed), as a 1-d uint8 tensor; errors name the file and what is short.
+    static func dataBytes(_ source: Data, path: String, headerPath: String, offset: Int, count: Int, pair: Bool,
+                          voxOffset: Double) throws -> Tensor {
+        let short = { (have: Int) -> NIfTIError in
+            if pair {
+                return NIfTIError(path, "", "holds \(have) bytes; the header (\(headerPath)) declares \(count) bytes of data from byte \(offset)")
+            }
+            if offset > have {
+                return NIfTIError(path, "vox_offset", "= \(voxOffset) lies past the end of the file (\(have) bytes)")
+            }
+            return NIfTIError(path, "dim", "declare \(count) bytes of data from byte \(offset), but the file has only \(have - offset)")
+        }
+        return try source.withUnsafeBytes { raw -> Tensor in
+            guard Gzip.isGzip(raw) else {
+                guard raw.count >= offset + count else { throw short(raw.count) }
+                return try Tensor(copying: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + count)]), shape: [count], dtype: .uint8)
+            }
+            do {
+                let inflater = try Gzip.Inflater(raw)
+                var skip = [UInt8](repeating: 0, count: Swift.min(offset, 1 << 20))
+                var skipped = 0
+                while skipped < offset {
+                    let want = Swift.min(skip.count, offset - skipped)
+                    let got = try skip.withUnsafeMutableBytes { try inflater.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
+                    skipped += got
+                    if got < want { throw short(skipped) }
+                }
+                let t = try Tensor.empty([count], dtype: .uint8)
+                let got = try t.withUnsafeMutableBytes { try inflater.read(into: $0) }
+                guard got == count else { throw short(offset + got) }
+                try inflater.finish()
+                return t
+            } catch let f as Gzip.Failure {
+                throw NIfTIError(path, "", "\(f)")
+            }
+        }
+    }
+
+    /// Inflates compressed data of a real scalar type straight into float32 (scaled when asked), in
+    /// cache-sized chunks. Returns nil for uncompressed files (they take the plain route).
+    static func streamFloat32(_ source: Data, path: String, headerPath: String, offset: Int, count: Int, storage: DType,
+                              scale: (Double, Double)?, pair: Bool, voxOffset: Double) throws -> Tensor? {
+        try source.withUnsafeBytes { raw -> Tensor? in
+            guard Gzip.isGzip(raw) else { return nil }
+            let size = storage.byteSize
+            let out = try Tensor.empty([count / size], dtype: .float32)
+            do {
+                let inflater = try Gzip.Inflater(raw)
+                var skip = [UInt8](repeating: 0, count: Swift.min(Swift.max(offset, 1), 1 << 20))
+                var skipped = 0
+                while skipped < offset {
+                    let want = Swift.min(skip.count, offset - skipped)
+                    let got = try skip.withUnsafeMutableBytes { try inflater.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
+                    skipped += got
+                    if got < want { throw NIfTIError(path, "vox_offset", "= \(voxOffset) lies past the end of the data") }
+                }
+                let chunk = (1 << 18) / size * size
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+                defer { buffer.deallocate() }
+                var done = 0
+                while done < count {
+                    let want = Swift.min(chunk, count - done)
+                    let got = try inflater.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]))
+                    guard got == want else {
+                        throw pair ? NIfTIError(path, "", "holds \(offset + done + got) bytes; the header (\(headerPath)) declares \(count) bytes of data from byte \(offset)")
+                                   : NIfTIError(path, "dim", "declare \(count) bytes of data from byte \(offset), but the decompressed file has only \(done + got)")
+                    }
+                    let piece = try Tensor(borrowing: buffer.baseAddress!, shape: [want / size], dtype: storage) { _ in }
+                    let target = try out.narrow(0, start: done / size, length: want / size)
+                    if let (slope, inter) = scale {
+                        try target.copy_(piece.to(.float32) * slope + inter)
+                    } else {
+                        try target.copy_(piece)
+                    }
+                    done += want
+                }
+                try inflater.finish()
+            } catch let f as Gzip.Failure {
+                throw NIfTIError(path, "", "\(f)")
+            }
+            return out
+        }
+    }
+
+    /// A flat array of voxels in file order, as [i, j, k, ...].
+    static func layout(_ flat: Tensor, shape: [Int]) throws -> Tensor {
+        try flat.reshape(shape.reversed()).permute(Array((0..<shape.count).reversed()))
+    }
+
     /// The data bytes as a tensor indexed [i, j, k, ...] (and a trailing colour axis for RGB).
-    static func tensor(from raw: [UInt8], header h: NIfTIHeader, type: NIfTIDataType, storage: DType, path: String) throws -> Tensor {
-        var t = try raw.withUnsafeBytes { try Tensor(copying: $0, shape: [raw.count], dtype: .uint8) }
+    static func tensor(from raw: Tensor, header h: NIfTIHeader, type: NIfTIDataType, storage: DType) throws -> Tensor {
+        var t = raw
         // Byte order: swap each scalar component (the two halves of a complex separately).
         let component = type == .complex64 || type == .complex128 ? type.bytesPerVoxel / 2
             : (type == .rgb24 || type == .rgba32 ? 1 : type.bytesPerVoxel)
@@ -400,8 +492,8 @@ public enum NIfTI {
         h.voxOffset = Double(352 + extBytes.count)
 
         // Values on disk: floats as they are; integers scaled to span the data (like nibabel).
-        data = try data.to(.float64)
         if type.isInteger {
+            data = try data.to(.float64)
             let (lo, hi) = type.integerRange!
             let dmin = try data.min().item(), dmax = try data.max().item()
             guard dmin.isFinite, dmax.isFinite else {
@@ -434,20 +526,23 @@ public enum NIfTI {
             disk = try Tensor.where(big, disk - 18_446_744_073_709_551_616.0, disk).to(.int64)
         default: disk = try disk.to(type.storageDType!)
         }
-        let body = try disk.contiguous().view(as: .uint8).toArray(UInt8.self)
-        var file = h.encodeNIfTI1() + extBytes
-        if gz {
-            file += body
-            let compressed = try file.withUnsafeBytes { try Gzip.deflate($0, level: options.compressionLevel) }
-            try writeAtomically([compressed], path: path, overwrite: options.overwrite)
-        } else {
-            try writeAtomically([file, body], path: path, overwrite: options.overwrite)
+        let body = try disk.contiguous()
+        let head = h.encodeNIfTI1() + extBytes
+        try body.withUnsafeBytes { bodyBytes in
+            try head.withUnsafeBytes { headBytes in
+                if gz {
+                    let compressed = try Gzip.deflate(parts: [headBytes, bodyBytes], level: options.compressionLevel)
+                    try compressed.withUnsafeBytes { try writeAtomically([$0], path: path, overwrite: options.overwrite) }
+                } else {
+                    try writeAtomically([headBytes, bodyBytes], path: path, overwrite: options.overwrite)
+                }
+            }
         }
     }
 
-    static func writeAtomically(_ parts: [[UInt8]], path: String, overwrite: Bool) throws {
+    static func writeAtomically(_ parts: [UnsafeRawBufferPointer], path: String, overwrite: Bool) throws {
         do {
-            try AtomicFile.write(parts, to: URL(fileURLWithPath: path), overwrite: overwrite)
+            try AtomicFile.write(raw: parts, to: URL(fileURLWithPath: path), overwrite: overwrite)
         } catch let f as AtomicFile.Failure {
             switch f {
             case .exists: throw NIfTIError(path, "", "already exists; pass --force to overwrite it")

@@ -1,0 +1,68 @@
+"""The reference side of the imaging benchmarks: nibabel reading and writing .nii.gz, and
+scipy.ndimage.zoom (order 3 and 1) on the same volumes as `upres-bench nifti|resample`.
+Prints `name seconds` lines, medians of --repeats runs (after one warm-up).
+
+    python3 bench/imaging_reference.py nifti|resample [--repeats N] [--threads N]
+"""
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+
+def timed(repeats, body):
+    body()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        body()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def nifti(o, root):
+    import nibabel as nib
+    import numpy as np
+
+    files = ["colin27/colin27_t1_1mm.nii.gz", "mni152/mni152_2009a_t1_1mm.nii.gz", "colin27/colin27_t1_05mm.nii.gz"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in files:
+            path = os.path.join(root, f)
+            name = os.path.basename(f).replace(".nii.gz", "")
+            # upres reads into float32 with the scaling applied: get_fdata(dtype=float32) does the same.
+            read = timed(o.repeats, lambda: nib.load(path).get_fdata(dtype=np.float32))
+            print(f"nifti.read_gz.{name}", read, flush=True)
+            img = nib.load(path)
+            data = img.get_fdata(dtype=np.float32)
+            out = os.path.join(tmp, "w.nii.gz")
+            # A new float32 image (the source header would make nibabel write its uint8 type instead).
+            write = timed(o.repeats, lambda: nib.save(nib.Nifti1Image(data, img.affine), out))
+            print(f"nifti.write_gz_float32.{name}", write, flush=True)
+
+
+def resample(o, root):
+    import nibabel as nib
+    import numpy as np
+    import scipy.ndimage as ndi
+
+    data = nib.load(os.path.join(root, "colin27/colin27_t1_1mm.nii.gz")).get_fdata(dtype=np.float32)
+    thick = np.ascontiguousarray(data[:, :, ::6])
+    assert thick.shape == (181, 217, 31)
+    for order, name in [(3, "cubic"), (1, "linear")]:
+        s = timed(o.repeats, lambda: ndi.zoom(thick, (1, 1, 181 / 31), order=order))
+        print(f"resample.{name}.181x217x31_to_181x217x181", s, flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("which", choices=["nifti", "resample"])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None)
+    o = p.parse_args()
+    root = os.environ.get("UPRES_DATA", "data/samples")
+    {"nifti": nifti, "resample": resample}[o.which](o, root)
+
+
+if __name__ == "__main__":
+    main()
