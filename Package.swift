@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
-        .testTarget(name: "UpresCLITests", dependencies: ["upres"]),
+        .testTarget(name: "UpresCLITests", dependencies: ["upres", "UpresBench"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -128,13 +128,14 @@ do {
     case "conv": try conv(options)
     case "nifti": try ImagingBench.nifti(options)
     case "resample": try ImagingBench.resample(options)
+    case "memory": try MemoryCheck.run(cycles: 100_000)
     case "all":
         try overhead(options)
         try conv(options)
         try ImagingBench.nifti(options)
         try ImagingBench.resample(options)
     default:
-        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample or all\n")
+        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample, memory or all\n")
         exit(2)
     }
 } catch {
