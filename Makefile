@@ -17,11 +17,17 @@ test: bootstrap
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-# The main job on the sample data. Until reconstruction exists it checks the installation and
-# the engine on Colin 27.
+DEMO := data/demo
+# The main job on the sample data. Until the network reconstruction exists it checks the
+# installation, then shows Colin 27 as a 6 mm thick-slice scan and a cubic reconstruction of it.
 demo: build
-	.build/release/upres --version
+	@mkdir -p $(DEMO)
 	.build/release/upres doctor
+	.build/release/upres info $(COLIN)
+	.build/release/upres resample $(COLIN) $(DEMO)/colin27_1x1x6mm.nii.gz --spacing 1 1 6 --force
+	.build/release/upres resample $(DEMO)/colin27_1x1x6mm.nii.gz $(DEMO)/colin27_cubic_1mm.nii.gz --like $(COLIN) --interp cubic --force
+	.build/release/upres snapshot $(COLIN) $(DEMO)/colin27_1x1x6mm.nii.gz $(DEMO)/colin27_cubic_1mm.nii.gz --plane coronal -o $(DEMO)/coronal.png --force
+	@echo "demo: outputs in $(DEMO)/ (open coronal.png)"
 
 bench: bootstrap
 	@bash scripts/bootstrap --bench

@@ -52,3 +52,13 @@ enum ImagingBench {
     }
 }
 
+
+extension ImagingBench {
+    /// 3-D SSIM on a 181 x 217 x 181 pair (Colin 27 and a blurred copy), scikit-image's settings.
+    static func ssim(_ o: Options) throws {
+        let ref = try NIfTI.readVolume(URL(fileURLWithPath: "\(samples)/colin27/colin27_t1_1mm.nii.gz")).data.contiguous()
+        let blurred = try GaussianFilter(sigma: 1).reflect(ref.unsqueeze(0), spatialDims: 3).squeeze(0)
+        let s = try timed(o.repeats) { _ = try SSIM().compare(blurred, ref, dims: 3, dataRange: .value(254)) }
+        print("ssim3d.181x217x181", s)
+    }
+}

@@ -129,13 +129,15 @@ do {
     case "nifti": try ImagingBench.nifti(options)
     case "resample": try ImagingBench.resample(options)
     case "memory": try MemoryCheck.run(cycles: 100_000)
+    case "ssim": try ImagingBench.ssim(options)
     case "all":
         try overhead(options)
         try conv(options)
         try ImagingBench.nifti(options)
         try ImagingBench.resample(options)
+        try ImagingBench.ssim(options)
     default:
-        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample, memory or all\n")
+        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample, ssim, memory or all\n")
         exit(2)
     }
 } catch {

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import Imaging
+import Torch
+
+/// Full-reference metrics against scikit-image 0.26 on Colin 27 and a degraded copy
+/// (Tests/Fixtures/metrics/make_reference.py).
+@Suite struct MetricsTests {
+    nonisolated(unsafe) static let reference: [String: Any]? = {
+        guard let data = try? Data(contentsOf: fixturesRoot.appendingPathComponent("metrics/reference.json")) else { return nil }
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    }()
+
+    /// The degradation of the reference script: pairs of axial slices averaged, plus a ripple.
+    func pair() throws -> (test: Tensor, reference: Tensor) {
+        let ref = try NIfTI.readVolume(try sample("colin27/colin27_t1_1mm.nii.gz")).data.to(.float64)
+        let n = ref.size(2)
+        let even = try ref.slice(2, start: 0, end: n - 1, step: 2), odd = try ref.slice(2, start: 1, end: n, step: 2)
+        let avg = try (even + odd) / 2
+        var test = try Tensor.stack([avg, avg], dim: 3).reshape([ref.size(0), ref.size(1), (n / 2) * 2])
+        test = try Tensor.cat([test, ref.narrow(2, start: n - 1, length: 1)], dim: 2)
+        let g = try Tensor.meshgrid(ref.shape.map { try Tensor.arange(0, .int(Int64($0)), dtype: .float64) })
+        let ripple = try (g[0] * 0.37).sin() * (g[1] * 0.23).cos() * (g[2] * 0.11 + 1).sin() * 4
+        return (try test + ripple, ref)
+    }
+
+    @Test func agreeWithScikitImage() throws {
+        let r = try #require(Self.reference, "Tests/Fixtures/metrics/reference.json is missing")
+        let (test, ref) = try pair()
+        expectClose([try FullReference.mse(test, ref)], [r["mse"] as! Double], rtol: 1e-10, "mse")
+        expectClose([try FullReference.psnr(test, ref)], [r["psnr"] as! Double], rtol: 1e-10, "psnr")
+        expectClose([try FullReference.nrmse(test, ref, normalization: .euclidean)], [r["nrmse_euclidean"] as! Double], rtol: 1e-10)
+        expectClose([try FullReference.nrmse(test, ref, normalization: .minMax)], [r["nrmse_min_max"] as! Double], rtol: 1e-10)
+        expectClose([try FullReference.nrmse(test, ref, normalization: .mean)], [r["nrmse_mean"] as! Double], rtol: 1e-10)
+        // SSIM in float32 (the default) and float64: within 1e-4 relative of scikit-image's float64.
+        for precision in [DType.float32, .float64] {
+            let ssim = SSIM(precision: precision)
+            let s3 = try ssim.compare(test, ref, dims: 3)
+            expectClose([s3.mean], [r["ssim_3d"] as! Double], rtol: 1e-4, "ssim 3-d \(precision)")
+            let slices = try ssim.perSlice(test, ref, axis: 2, dataRange: .value(r["data_range"] as! Double))
+            let expected = r["ssim_slices"] as! [String: Double]
+            for (k, v) in expected { expectClose([slices[Int(k)!]], [v], rtol: 1e-4, "ssim slice \(k) \(precision)") }
+            let masked = try ssim.compare(test, ref, dims: 3, dataRange: .value(r["data_range"] as! Double), mask: ref.gt(20))
+            expectClose([masked.mean], [r["ssim_map_mean_inside_mask"] as! Double], rtol: 1e-4, "ssim in mask \(precision)")
+        }
+    }
+
+    @Test func identicalAndDegenerateInputs() throws {
+        let x = try fixedVolume()
+        #expect(try SSIM().compare(x, x, dims: 3).mean > 0.999999)
+        #expect(try FullReference.psnr(x, x).isInfinite)
+        #expect(throws: MetricError.self) { try FullReference.mse(x, Tensor.zeros([3, 3, 3])) }
+        #expect(throws: MetricError.self) { try FullReference.psnr(x, Tensor.zeros(like: x)) }  // constant reference
+        #expect(throws: MetricError.self) { try FullReference.mae(x, x, mask: Tensor.zeros(like: x)) }
+        #expect(throws: MetricError.self) { try SSIM().compare(Tensor.zeros([5, 5, 5]), Tensor.zeros([5, 5, 5]), dims: 3, dataRange: .value(1)) }
+    }
+
+    func fixedVolume() throws -> Tensor {
+        try (Tensor.arange(0, 4096, dtype: .float64).reshape([16, 16, 16]) * 0.01).sin()
+    }
+}
