@@ -56,7 +56,8 @@ let package = Package(
         .target(name: "NN", dependencies: ["Torch"]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        .target(name: "Imaging", dependencies: ["Torch", "CZlib"]),
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        .target(name: "Imaging", dependencies: ["Torch", "CZlib", "CDeflate"]),
         .target(name: "Report", dependencies: ["Imaging", "Torch", "CPNG"]),
         .executableTarget(
             name: "upres",

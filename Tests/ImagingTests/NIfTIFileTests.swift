@@ -183,3 +183,24 @@ struct FileBuilder {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["out.nii.gz"])
     }
 }
+
+@Suite struct GzipRouteTests {
+    /// libdeflate takes whole single-member files; concatenated members (allowed by gzip, written
+    /// by some tools) go the zlib route and read the same.
+    @Test func multiMemberFilesReadLikeSingleMemberOnes() throws {
+        let dir = try scratchDirectory()
+        let bytes = FileBuilder().bytes()
+        let single = try bytes.withUnsafeBytes { try Gzip.compress(parts: [$0]) }
+        let first = try Array(bytes.prefix(100)).withUnsafeBytes { try Gzip.deflate($0) }
+        let second = try Array(bytes.dropFirst(100)).withUnsafeBytes { try Gzip.deflate($0) }
+        try Data(single).write(to: dir.appendingPathComponent("one.nii.gz"))
+        try Data(first + second).write(to: dir.appendingPathComponent("two.nii.gz"))
+        let a = try NIfTI.readVolume(dir.appendingPathComponent("one.nii.gz"))
+        let b = try NIfTI.readVolume(dir.appendingPathComponent("two.nii.gz"))
+        #expect(try a.data.equal(b.data))
+        #expect(try a.data.sum().item() == 276)
+        // Both compressors' output inflates with zlib back to the bytes.
+        #expect(try single.withUnsafeBytes { try Gzip.inflate($0, limit: 1 << 20) } == bytes)
+        #expect(try single.withUnsafeBytes { try Gzip.decompressWhole($0, limit: 1 << 20) }?.toArray(UInt8.self) == bytes)
+    }
+}

@@ -213,3 +213,55 @@ extension Gzip {
         }
     }
 }
+
+import CDeflate
+import Torch
+
+extension Gzip {
+    /// Decompresses a whole single-member gzip file with libdeflate (about 3x faster than zlib) into
+    /// a new uint8 tensor, when the member's ISIZE says how large the result is. Returns nil when the
+    /// fast route does not apply or the data is bad, so that the zlib route can take over (and
+    /// diagnose a damaged file precisely: truncated stream, bad trailer, ...).
+    public static func decompressWhole(_ input: UnsafeRawBufferPointer, limit: Int) throws -> Tensor? {
+        guard isGzip(input), input.count >= 18 else { return nil }
+        let n = input.count
+        let isize = Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24
+        guard isize > 0, isize <= limit else { return nil }
+        guard let d = libdeflate_alloc_decompressor() else { return nil }
+        defer { libdeflate_free_decompressor(d) }
+        let out = try Tensor.empty([isize], dtype: .uint8)
+        var usedIn = 0, produced = 0
+        let result = try out.withUnsafeMutableBytes { o in
+            libdeflate_gzip_decompress_ex(d, input.baseAddress, n, o.baseAddress, isize, &usedIn, &produced)
+        }
+        // Anything but one complete member filling exactly ISIZE bytes goes the zlib way.
+        guard result == LIBDEFLATE_SUCCESS, produced == isize, usedIn == n else { return nil }
+        return out
+    }
+
+    /// Compresses the concatenation of `parts` as one gzip member with libdeflate (levels 1-12;
+    /// level 1 is about 2x faster than zlib's level 1 and compresses a little better).
+    public static func compress(parts: [UnsafeRawBufferPointer], level: Int = 1) throws -> [UInt8] {
+        guard let c = libdeflate_alloc_compressor(Int32(Swift.min(Swift.max(level, 0), 12))) else {
+            throw Failure.corrupt("libdeflate could not start compressing at level \(level)")
+        }
+        defer { libdeflate_free_compressor(c) }
+        let total = parts.reduce(0) { $0 + $1.count }
+        // libdeflate works on one buffer: join the parts (a memcpy, small next to compressing).
+        let joined = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(total, 1), alignment: 16)
+        defer { joined.deallocate() }
+        var at = 0
+        for p in parts where p.count > 0 {
+            joined.baseAddress!.advanced(by: at).copyMemory(from: p.baseAddress!, byteCount: p.count)
+            at += p.count
+        }
+        let bound = libdeflate_gzip_compress_bound(c, total)
+        var size = 0
+        let out = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+            size = libdeflate_gzip_compress(c, joined.baseAddress, total, buffer.baseAddress, bound)
+            count = size
+        }
+        guard size > 0 else { throw Failure.corrupt("libdeflate could not compress \(total) bytes") }
+        return out
+    }
+}

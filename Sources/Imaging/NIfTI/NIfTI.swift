@@ -50,7 +50,7 @@ public struct NIfTIWriteOptions: Sendable {
     /// The element type on disk; integer types get scl_slope/scl_inter spanning the data.
     public var dtype: NIfTIDataType = .float32
     public var overwrite = false
-    /// gzip level for .nii.gz (1 like nibabel; 0-9).
+    /// gzip level for .nii.gz (libdeflate's 1-12; 1 is the fastest, like nibabel's default).
     public var compressionLevel = 1
 
     public init(dtype: NIfTIDataType = .float32, overwrite: Bool = false, compressionLevel: Int = 1) {
@@ -223,14 +223,18 @@ public enum NIfTI {
         guard needed <= Int.max / 2 else { throw NIfTIError(hpath, "vox_offset", "= \(h.voxOffset) lies past any file") }
         let slope = h.sclSlope, inter = h.sclInter.isFinite ? h.sclInter : 0
         let scaled = slope.isFinite && slope != 0 && !(slope == 1 && inter == 0) && type != .rgb24 && type != .rgba32
-        // Common case: compressed real scalars in this machine's byte order, read as float32:
+        // Compressed files: libdeflate decompresses the whole file at once when its gzip trailer
+        // gives the size; damaged or unusual files go the zlib routes below, which diagnose them.
+        let whole = try dataFile.withUnsafeBytes { try Gzip.decompressWhole($0, limit: needed + (64 << 20)) }
+        let fast: Tensor? = try whole.flatMap { w in w.count >= needed ? try w.narrow(0, start: offset, length: nbytes) : nil }
+        // Otherwise, compressed real scalars in this machine's byte order, read as float32:
         // inflate, convert and scale chunk by chunk, so no full-size intermediate is ever made.
-        let streamed: Tensor? = !options.keepDType && type.isRealScalar && h.littleEndian && ![.uint16, .uint32, .uint64].contains(type)
+        let streamed: Tensor? = fast == nil && !options.keepDType && type.isRealScalar && h.littleEndian && ![.uint16, .uint32, .uint64].contains(type)
             ? try streamFloat32(dataFile, path: dataPath, headerPath: hpath, offset: offset, count: nbytes, storage: storage,
                                 scale: scaled ? (slope, inter) : nil, pair: !h.isSingleFile, voxOffset: h.voxOffset)
             : nil
-        let raw = streamed == nil ? try dataBytes(dataFile, path: dataPath, headerPath: hpath, offset: offset, count: nbytes,
-                                                  pair: !h.isSingleFile, voxOffset: h.voxOffset) : try Tensor.empty([0], dtype: .uint8)
+        let raw = try fast ?? (streamed == nil ? dataBytes(dataFile, path: dataPath, headerPath: hpath, offset: offset, count: nbytes,
+                                                           pair: !h.isSingleFile, voxOffset: h.voxOffset) : Tensor.empty([0], dtype: .uint8))
 
         var data = try streamed.map { try layout($0, shape: h.shape) } ?? tensor(from: raw, header: h, type: type, storage: storage)
         if let v = options.volumeIndex { data = try data.select(3, v) }
@@ -531,7 +535,7 @@ public enum NIfTI {
         try body.withUnsafeBytes { bodyBytes in
             try head.withUnsafeBytes { headBytes in
                 if gz {
-                    let compressed = try Gzip.deflate(parts: [headBytes, bodyBytes], level: options.compressionLevel)
+                    let compressed = try Gzip.compress(parts: [headBytes, bodyBytes], level: options.compressionLevel)
                     try compressed.withUnsafeBytes { try writeAtomically([$0], path: path, overwrite: options.overwrite) }
                 } else {
                     try writeAtomically([headBytes, bodyBytes], path: path, overwrite: options.overwrite)
