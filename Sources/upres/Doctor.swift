@@ -134,19 +134,7 @@ struct DoctorReport {
     }
 
     func json() -> String {
-        func q(_ s: String) -> String {
-            var out = "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\t": out += "\\t"
-                default: if c.value >= 0x20 { out.unicodeScalars.append(c) }
-                }
-            }
-            return out + "\""
-        }
+        let q = JSONText.string
         let sampleJSON = samples.map { "\(q($0.group)): [\($0.files.map(q).joined(separator: ", "))]" }
         return """
             {

@@ -83,9 +83,9 @@ struct Evaluate: ParsableCommand {
         if json {
             let objects = zip(test, values).map { path, perRegion -> String in
                 let r = zip(regions, perRegion).map { region, vals in
-                    "\"\(region.0)\": {" + zip(wanted, vals).map { "\"\($0)\": \(vals.isEmpty ? "null" : jsonNumber($1))" }.joined(separator: ", ") + "}"
+                    "\(JSONText.string(region.0)): {" + zip(wanted, vals).map { "\(JSONText.string($0)): \(JSONText.number($1))" }.joined(separator: ", ") + "}"
                 }
-                return "  {\"test\": \(quote(path)), \"reference\": \(quote(reference)), \"metrics\": {\(r.joined(separator: ", "))}}"
+                return "  {\"test\": \(JSONText.string(path)), \"reference\": \(JSONText.string(reference)), \"metrics\": {\(r.joined(separator: ", "))}}"
             }
             print("[\n" + objects.joined(separator: ",\n") + "\n]")
             return
@@ -133,6 +133,6 @@ struct Evaluate: ParsableCommand {
     }
 
     func format(_ x: Double) -> String { x.isFinite ? String(format: Swift.abs(x) >= 100 ? "%.2f" : "%.4f", x) : (x.isNaN ? "nan" : "inf") }
-    func jsonNumber(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+    /// A CSV field (RFC 4180 quoting).
     func quote(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 }

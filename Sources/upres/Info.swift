@@ -98,10 +98,7 @@ struct FileReport {
 
     func json() -> String {
         let v = image.volume, h = image.header
-        func q(_ s: String) -> String {
-            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
-        func num(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+        let q = JSONText.string, num = JSONText.number
         var fields = [
             "\"path\": \(q(path))",
             "\"nifti_version\": \(h.version)",

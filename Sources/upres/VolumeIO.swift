@@ -58,3 +58,13 @@ extension NIfTIDataType: ExpressibleByArgument {
 extension Interpolation: ExpressibleByArgument {}
 extension Plane: ExpressibleByArgument {}
 extension NonFinitePolicy: ExpressibleByArgument {}
+
+/// JSON text for the commands' `--json` output: strings escaped by Foundation's encoder,
+/// non-finite numbers as null.
+enum JSONText {
+    static func string(_ s: String) -> String {
+        (try? JSONEncoder().encode(s)).flatMap { String(data: $0, encoding: .utf8) } ?? "\"\""
+    }
+
+    static func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+}
