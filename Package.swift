@@ -57,7 +57,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
-        .target(name: "Imaging", dependencies: ["Torch", "CZlib", "CDeflate"]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "Imaging", dependencies: ["Torch", "CZlib", "CDeflate", "CCrypto"]),
         .target(name: "Report", dependencies: ["Imaging", "Torch", "CPNG"]),
         .executableTarget(
             name: "upres",
