@@ -1,6 +1,7 @@
 """The reference side of the imaging benchmarks: nibabel reading and writing .nii.gz,
-scipy.ndimage.zoom (order 3 and 1), and scikit-image's 3-D SSIM, on the same volumes as
-`upres-bench nifti|resample|ssim`.
+scipy.ndimage.zoom (order 3 and 1), scikit-image's 3-D SSIM, and the thick-slice and k-space
+simulations in numpy/scipy, on the same volumes as
+`upres-bench nifti|resample|ssim|simulate`.
 Prints `name seconds` lines, medians of --repeats runs (after one warm-up).
 
     python3 bench/imaging_reference.py nifti|resample [--repeats N] [--threads N]
@@ -70,14 +71,46 @@ def ssim(o, root):
     print("ssim3d.181x217x181", s, flush=True)
 
 
+def simulate(o, root):
+    import nibabel as nib
+    import numpy as np
+    import scipy.ndimage as ndi
+
+    data = nib.load(os.path.join(root, "colin27/colin27_t1_1mm.nii.gz")).get_fdata(dtype=np.float32)
+    n = data.shape[2]
+    # 5 mm / 6 mm axial slices, rectangular profile: the 5-voxel box average around each slice
+    # centre (upres lays the 30 centres symmetrically: voxels 3, 9, ..., 177).
+    count = (n - 5) // 6 + 1
+    first = (n - 1) / 2 - (count - 1) / 2 * 6
+    centres = (first + 6 * np.arange(count)).astype(int)
+
+    def thick():
+        box = ndi.uniform_filter1d(data, size=5, axis=2, mode="constant")
+        return np.ascontiguousarray(box[:, :, centres])
+
+    s = timed(o.repeats, thick)
+    print("simulate.thick-5-6.181x217x181", s, flush=True)
+
+    # k-space x4 on the axial plane: FFT over the in-plane axes, keep the central quarter of each
+    # axis, inverse FFT, magnitude.
+    def keep(n, f=4):
+        m = max(1, round(n / f))
+        q = np.fft.fftfreq(n) * n
+        return ((q >= -(m // 2)) & (q < m - m // 2)).astype(np.float64)
+
+    mask = keep(data.shape[0])[:, None, None] * keep(data.shape[1])[None, :, None]
+    s = timed(o.repeats, lambda: np.abs(np.fft.ifftn(np.fft.fftn(data, axes=(0, 1)) * mask, axes=(0, 1))).astype(np.float32))
+    print("simulate.kspace-x4.181x217x181", s, flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("which", choices=["nifti", "resample", "ssim"])
+    p.add_argument("which", choices=["nifti", "resample", "ssim", "simulate"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None)
     o = p.parse_args()
     root = os.environ.get("UPRES_DATA", "data/samples")
-    {"nifti": nifti, "resample": resample, "ssim": ssim}[o.which](o, root)
+    {"nifti": nifti, "resample": resample, "ssim": ssim, "simulate": simulate}[o.which](o, root)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,21 @@ enum ImagingBench {
         }
     }
 
+    /// The simulations of `upres simulate` on Colin 27 (181 x 217 x 181, float32 in memory):
+    /// 5 mm / 6 mm axial thick slices with the rectangular profile, and k-space truncation
+    /// keeping 1/4 of each axial in-plane axis (the kspace-x4 preset).
+    static func simulate(_ o: Options) throws {
+        let colin = try NIfTI.readVolume(URL(fileURLWithPath: "\(samples)/colin27/colin27_t1_1mm.nii.gz"))
+        let thick = SliceAcquisition(direction: .voxelAxis(2), thickness: 5, spacing: 6)
+        // The result is computed in the input's memory order (Fortran, as NIfTI stores it);
+        // it is not copied into C order, which a NIfTI writer would undo.
+        let s1 = try timed(o.repeats) { _ = try thick.apply(to: colin) }
+        print("simulate.thick-5-6.181x217x181", s1)
+        let kspace = KSpaceTruncation(factor: 4, axes: [0, 1])
+        let s2 = try timed(o.repeats) { _ = try kspace.apply(to: colin) }
+        print("simulate.kspace-x4.181x217x181", s2)
+    }
+
     static func timed(_ repeats: Int, _ body: () throws -> Void) throws -> Double {
         try body()  // warm-up
         var samples: [Double] = []

@@ -130,6 +130,7 @@ do {
     case "resample": try ImagingBench.resample(options)
     case "memory": try MemoryCheck.run(cycles: 100_000)
     case "ssim": try ImagingBench.ssim(options)
+    case "simulate": try ImagingBench.simulate(options)
     case "all":
         try overhead(options)
         try conv(options)

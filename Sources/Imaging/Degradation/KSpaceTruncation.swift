@@ -101,9 +101,10 @@ public struct KSpaceTruncation: Sendable, Equatable, Codable {
     /// The integer frequencies kept: -floor(m/2) ... m - 1 - floor(m/2).
     public static func keptRange(m: Int) -> ClosedRange<Int> { (-(m / 2))...(m - 1 - m / 2) }
 
-    /// The k-space weights of the whole volume (on the FFT's layout, frequency 0 first), float64.
+    /// The k-space weights of the whole volume (on the FFT's layout, frequency 0 first), float64,
+    /// broadcastable: size 1 along the axes that are not truncated.
     public func weights(shape: [Int], axes: [Int]) throws -> Tensor {
-        var w = try Tensor.ones(shape, dtype: .float64)
+        var w = try Tensor.ones(Array(repeating: 1, count: shape.count), dtype: .float64)
         // Per-axis normalized coordinate q / (m / 2) over the kept band, and the band mask.
         var radial: Tensor? = nil
         for a in axes {
@@ -145,39 +146,99 @@ public struct KSpaceTruncation: Sendable, Equatable, Codable {
         return w
     }
 
+    /// The kept frequencies of an axis of n, in the FFT's order: 0, 1, ..., then the negatives.
+    static func keptIndices(n: Int, factor: Double) -> [Int] {
+        let r = keptRange(m: keptCount(n: n, factor: factor))
+        return Array(0...r.upperBound) + (r.lowerBound < 0 ? Array((n + r.lowerBound)..<n) : [])
+    }
+
     /// The truncated volume: on the original matrix, or on the reduced one.
+    ///
+    /// Only the kept band is computed: along each truncated axis the forward transform is the
+    /// (m x n) DFT matrix of the kept frequencies and the inverse its (n x m) conjugate, applied as
+    /// real matrix products on the real and imaginary parts (float32). The result equals FFT,
+    /// mask and inverse FFT of the whole volume (checked against that in the tests), at
+    /// O(n m) per line instead of O(n log n) on every frequency. The axes that are not truncated
+    /// are not transformed (their transforms cancel), so 2-D per slice and 3-D give the same
+    /// image and differ in the window's shape: a radial Fermi window is circular over two
+    /// truncated axes and spherical over three.
     public func apply(to volume: Volume) throws -> Volume {
         try validate(for: volume)
         let axes = resolvedAxes(for: volume)
         let shape = Array(volume.shape.prefix(3))
-        // 2-D per slice and 3-D differ only in the transform's axes (and the radial window).
-        let dims: [Int] = mode == .slice2D ? axes : [0, 1, 2]
-        let x = try volume.data.to(.float64)
-        var k = try x.fftn(dims: dims)
-        k = try k * weights(shape: shape, axes: axes)
+        var re = try volume.data.to(.float32)
+        var im: Tensor? = nil
         var outShape = shape
-        var affine = volume.affine
-        if reducedMatrix {
-            // Keep only the band, in FFT order (positive frequencies then negative ones).
-            for a in axes {
-                let n = shape[a]
-                let m = Self.keptCount(n: n, factor: factor)
-                let r = Self.keptRange(m: m)
-                let positive = Array(0...r.upperBound), negative = r.lowerBound < 0 ? Array((n + r.lowerBound)..<n) : []
-                let index = try Tensor((positive + negative).map { Int64($0) })
-                k = try k.indexSelect(a, index)
-                outShape[a] = m
+        var kept: [Int: [Int]] = [:]
+        for a in axes {
+            let idx = Self.keptIndices(n: shape[a], factor: factor)
+            kept[a] = idx
+            outShape[a] = idx.count
+            let (c, s) = try Self.dft(frequencies: idx, n: shape[a], inverse: false)
+            (re, im) = try Self.complexProduct(c, s, re, im, axis: a)
+        }
+        if window != .none {
+            var w = try weights(shape: shape, axes: axes)
+            for a in axes where outShape[a] < shape[a] {
+                w = try w.indexSelect(a, Tensor(kept[a]!.map { Int64($0) }))
             }
+            let w32 = try w.to(.float32)
+            re = try re * w32
+            im = try im.map { try $0 * w32 }
+        }
+        var affine = volume.affine
+        let out: Tensor
+        if reducedMatrix {
             // Reduced sample j sits at input index j n / m (the band-limited interpolant).
             var index = Affine.identity
             for a in axes { index[a, a] = Double(shape[a]) / Double(outShape[a]) }
             affine = affine * index
-        }
-        var image = try k.ifftn(dims: dims).abs()
-        if reducedMatrix {
+            let band = try Tensor.complex(real: re, imag: im ?? Tensor.zeros(like: re))
             let scale = axes.map { Double(outShape[$0]) / Double(shape[$0]) }.reduce(1, *)
-            image = try image * scale
+            out = try band.ifftn(dims: axes).abs() * scale
+        } else {
+            for a in axes.reversed() {
+                let (c, s) = try Self.dft(frequencies: kept[a]!, n: shape[a], inverse: true)
+                (re, im) = try Self.complexProduct(c, s, re, im, axis: a)
+            }
+            out = try im.map { try (re * re + $0 * $0).sqrt() } ?? re.abs()
         }
-        return Volume(data: try image.to(.float32).contiguous(), affine: affine, metadata: volume.metadata)
+        return Volume(data: try out.to(.float32).contiguous(), affine: affine, metadata: volume.metadata)
+    }
+
+    /// The DFT restricted to `frequencies` (integers in FFT order) as its real and imaginary
+    /// parts: forward (m x n) exp(-2 pi i q j / n), or inverse (n x m) exp(+2 pi i q j / n) / n.
+    static func dft(frequencies: [Int], n: Int, inverse: Bool) throws -> (Tensor, Tensor) {
+        let m = frequencies.count
+        var c = [Double](repeating: 0, count: m * n), s = c
+        for (r, k) in frequencies.enumerated() {
+            for j in 0..<n {
+                // Reduce q j mod n first so that the angle stays small and exact.
+                let angle = 2 * Double.pi * Double((k * j) % n) / Double(n)
+                if inverse {
+                    c[j * m + r] = cos(angle) / Double(n)
+                    s[j * m + r] = sin(angle) / Double(n)
+                } else {
+                    c[r * n + j] = cos(angle)
+                    s[r * n + j] = -sin(angle)
+                }
+            }
+        }
+        let shape = inverse ? [n, m] : [m, n]
+        return (try Tensor(c, shape: shape).to(.float32), try Tensor(s, shape: shape).to(.float32))
+    }
+
+    /// (C + i S)(re + i im) along `axis` as one real matrix product: [[C, -S], [S, C]] applied to
+    /// re and im stacked along the axis ([C; S] to re alone when im is nil, i.e. 0).
+    static func complexProduct(_ c: Tensor, _ s: Tensor, _ re: Tensor, _ im: Tensor?, axis: Int) throws -> (Tensor, Tensor?) {
+        let rows = c.shape[0]
+        let y: Tensor
+        if let im {
+            let w = try Tensor.cat([Tensor.cat([c, s.neg()], dim: 1), Tensor.cat([s, c], dim: 1)], dim: 0)
+            y = try Tensor.cat([re, im], dim: axis).applyingAxisOperator(w, axis: axis)
+        } else {
+            y = try re.applyingAxisOperator(Tensor.cat([c, s], dim: 0), axis: axis)
+        }
+        return (try y.narrow(axis, start: 0, length: rows), try y.narrow(axis, start: rows, length: rows))
     }
 }

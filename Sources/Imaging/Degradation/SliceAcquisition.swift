@@ -211,8 +211,7 @@ public struct SliceAcquisition: Sendable, Equatable, Codable {
         let n = volume.shape[axis], h = volume.spacing[axis]
         let centres = sliceCentres(n: n, voxelSize: h)
         let op = try Tensor(operatorMatrix(n: n, voxelSize: h), shape: [centres.count, n])
-        var data = try volume.data.to(.float64)
-        data = try data.applyingAxisOperator(op, axis: axis)
+        let data = try volume.data.to(.float32).applyingAxisOperator(op, axis: axis)
         var index = Affine.identity
         index[axis, axis] = spacing / h
         index[axis, 3] = centres[0]
@@ -228,10 +227,34 @@ public struct SliceAcquisition: Sendable, Equatable, Codable {
 }
 
 extension Tensor {
-    /// Applies a (m x n) matrix along `axis` (of size n): the axis becomes m long.
-    func applyingAxisOperator(_ op: Tensor, axis: Int) throws -> Tensor {
-        let last = rank - 1
-        return try transpose(axis, last).matmul(op.to(dtype).transpose(0, 1)).transpose(axis, last).contiguous()
+    /// Applies a (m x n) matrix along `axis` (of size n): the axis becomes m long. One matrix
+    /// product on the data as laid out (no transposed copies), in the data's precision.
+    public func applyingAxisOperator(_ op: Tensor, axis: Int) throws -> Tensor {
+        // A permuted view of contiguous memory (a NIfTI file's Fortran order, a transposed
+        // result) is multiplied in its memory order, without a transposing copy.
+        if !isContiguous {
+            let order = (0..<rank).sorted { strides[$0] > strides[$1] }
+            let memory = try permute(order)
+            if memory.isContiguous, order != Array(0..<rank) {
+                let inverse = (0..<rank).map { order.firstIndex(of: $0)! }
+                return try memory.applyingAxisOperator(op, axis: order.firstIndex(of: axis)!).permute(inverse)
+            }
+        }
+        let x = try contiguous()
+        let n = shape[axis], m = op.shape[0]
+        let prefix = shape[..<axis].reduce(1, *), suffix = shape[(axis + 1)...].reduce(1, *)
+        let w = try op.to(dtype)
+        let out: Tensor
+        if suffix == 1 {
+            out = try x.reshape([prefix, n]).matmul(w.transpose(0, 1))
+        } else if prefix == 1 {
+            out = try w.matmul(x.reshape([n, suffix]))
+        } else {
+            out = try w.matmul(x.reshape([prefix, n, suffix]))
+        }
+        var newShape = shape
+        newShape[axis] = m
+        return try out.reshape(newShape)
     }
 }
 
