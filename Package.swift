@@ -39,6 +39,7 @@ let package = Package(
         .library(name: "Torch", targets: ["Torch"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "SuperResolution", targets: ["SuperResolution"]),
         .library(name: "Report", targets: ["Report"]),
     ],
     dependencies: [
@@ -59,19 +60,21 @@ let package = Package(
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "Imaging", dependencies: ["Torch", "CZlib", "CDeflate", "CCrypto"]),
+        .target(name: "SuperResolution", dependencies: ["Torch", "NN", "Imaging"]),
         .target(name: "Report", dependencies: ["Imaging", "Torch", "CPNG"]),
         .executableTarget(
             name: "upres",
             dependencies: [
-                "Torch", "NN", "Imaging", "Report",
+                "Torch", "NN", "Imaging", "SuperResolution", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "UpresBench", dependencies: ["Torch", "NN", "Imaging"]),
+        .executableTarget(name: "UpresBench", dependencies: ["Torch", "NN", "Imaging", "SuperResolution"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
+        .testTarget(name: "SuperResolutionTests", dependencies: ["SuperResolution"]),
         .testTarget(name: "UpresCLITests", dependencies: ["upres", "UpresBench"]),
     ],
     cxxLanguageStandard: .cxx17

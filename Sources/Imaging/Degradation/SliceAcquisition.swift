@@ -183,7 +183,12 @@ public struct SliceAcquisition: Sendable, Equatable, Codable {
     /// The (slices x n) operator: row i holds the profile's integral over each input voxel,
     /// normalized to sum 1 over the voxels of the field of view.
     public func operatorMatrix(n: Int, voxelSize h: Double) -> [Double] {
-        let centres = sliceCentres(n: n, voxelSize: h)
+        operatorMatrix(centres: sliceCentres(n: n, voxelSize: h), n: n, voxelSize: h)
+    }
+
+    /// The operator for slices centred at `centres` (input voxel index units), e.g. another
+    /// slice phase than the symmetric one.
+    public func operatorMatrix(centres: [Double], n: Int, voxelSize h: Double) -> [Double] {
         var w = [Double](repeating: 0, count: centres.count * n)
         let t = thickness / h  // thickness in voxels
         for (i, c) in centres.enumerated() {

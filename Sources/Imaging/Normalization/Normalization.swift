@@ -24,6 +24,16 @@ public struct NormalizationParameters: Codable, Sendable, Equatable {
     /// The percentiles the bounds came from.
     public var percentiles: [Double]?
 
+    public init(method: String, offset: Double, scale: Double, clipLow: Double? = nil, clipHigh: Double? = nil,
+                percentiles: [Double]? = nil) {
+        self.method = method
+        self.offset = offset
+        self.scale = scale
+        self.clipLow = clipLow
+        self.clipHigh = clipHigh
+        self.percentiles = percentiles
+    }
+
     /// Applies the mapping to new data (clipping first when the method clips).
     public func apply(_ t: Tensor) throws -> Tensor {
         var x = try t.to(.float64)

@@ -1,0 +1,129 @@
+import Foundation
+import Imaging
+import NN
+import Torch
+
+/// What a model was made for, stored with it: the acquisition it reconstructs.
+public struct ModelTask: Codable, Sendable, Equatable {
+    /// Slice spacing of the LR scans (mm) and the HR voxel size it reconstructs (mm).
+    public var sliceSpacing: Double
+    public var targetSpacing: Double
+    /// Slice thickness it was trained for (mm), for the model card.
+    public var sliceThickness: Double?
+    public var contrast: String
+    /// The intensity normalization its inputs get (clipped min-max on these percentiles).
+    public var normalizationPercentiles: [Double]
+
+    public init(sliceSpacing: Double = 6, targetSpacing: Double = 1, sliceThickness: Double? = 5, contrast: String = "T1w",
+                normalizationPercentiles: [Double] = [1, 99]) {
+        self.sliceSpacing = sliceSpacing
+        self.targetSpacing = targetSpacing
+        self.sliceThickness = sliceThickness
+        self.contrast = contrast
+        self.normalizationPercentiles = normalizationPercentiles
+    }
+}
+
+/// A model on disk: one safetensors file whose metadata holds the architecture config and the
+/// task as JSON ("upres.config", "upres.task"), next to a model card. Loading checks the format,
+/// the architecture, names and shapes, and says which file and field is wrong.
+public struct ModelFile {
+    public var config: EDSRConfig
+    public var task: ModelTask
+    public var model: EDSR
+    /// SHA-256 of the weights file.
+    public var sha256: String
+    public var url: URL
+
+    public static func save(_ model: EDSR, task: ModelTask, to url: URL, extra: [String: String] = [:]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var meta = extra
+        meta["format"] = "pt"
+        meta["upres.config"] = String(decoding: try encoder.encode(model.config), as: UTF8.self)
+        meta["upres.task"] = String(decoding: try encoder.encode(task), as: UTF8.self)
+        try model.save(to: url, metadata: meta)
+    }
+
+    /// Loads a model file (a .safetensors file, or a folder holding model.safetensors).
+    public static func load(_ url: URL) throws -> ModelFile {
+        var file = url
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
+            file = url.appendingPathComponent("model.safetensors")
+        }
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw ModelError.invalid("\(file.path): no such model file")
+        }
+        let contents: Safetensors.Contents
+        do { contents = try Safetensors.read(file) } catch {
+            throw ModelError.invalid("\(file.path): not a valid safetensors model (\(error))")
+        }
+        guard let configText = contents.metadata["upres.config"] else {
+            throw ModelError.invalid("\(file.path): the metadata has no upres.config (the architecture); was it saved by upres?")
+        }
+        let config: EDSRConfig, task: ModelTask
+        do { config = try JSONDecoder().decode(EDSRConfig.self, from: Data(configText.utf8)) } catch {
+            throw ModelError.invalid("\(file.path): upres.config is not an EDSR configuration (\(error))")
+        }
+        do { task = try JSONDecoder().decode(ModelTask.self, from: Data((contents.metadata["upres.task"] ?? "{}").utf8)) } catch {
+            throw ModelError.invalid("\(file.path): upres.task is missing or malformed (\(error))")
+        }
+        let model = try EDSR(config)
+        try model.loadStateDict(contents.tensors, strict: true, source: file.path)
+        model.eval()
+        return ModelFile(config: config, task: task, model: model, sha256: try Digest.sha256(file: file), url: file)
+    }
+
+    /// Finds a model by name (a folder under the models directories) or path.
+    public static func resolve(_ nameOrPath: String) throws -> URL {
+        if nameOrPath.contains("/") || nameOrPath.hasSuffix(".safetensors") {
+            return URL(fileURLWithPath: nameOrPath)
+        }
+        for dir in searchDirectories() {
+            let candidate = dir.appendingPathComponent(nameOrPath)
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("model.safetensors").path) { return candidate }
+        }
+        let known = availableModels().joined(separator: ", ")
+        throw ModelError.invalid("model '\(nameOrPath)' not found in \(searchDirectories().map(\.path).joined(separator: ", "))"
+                                 + (known.isEmpty ? "" : "; available: \(known)"))
+    }
+
+    /// UPRES_MODELS, then the models/ folder of the source tree the binary was built in, then
+    /// /usr/local/share/upres/models.
+    public static func searchDirectories() -> [URL] {
+        var out: [URL] = []
+        if let env = ProcessInfo.processInfo.environment["UPRES_MODELS"], !env.isEmpty {
+            out += env.split(separator: ":").map { URL(fileURLWithPath: String($0)) }
+        }
+        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let m = dir.appendingPathComponent("models")
+            if FileManager.default.fileExists(atPath: m.path) { out.append(m); break }
+            dir = dir.deletingLastPathComponent()
+        }
+        out.append(URL(fileURLWithPath: "/usr/local/share/upres/models"))
+        return out
+    }
+
+    public static func availableModels() -> [String] {
+        var names: [String] = []
+        for dir in searchDirectories() {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            where FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).appendingPathComponent("model.safetensors").path) {
+                names.append(name)
+            }
+        }
+        return names.sorted()
+    }
+}
+
+/// A missing, corrupt or unsuitable model, or a bad training setting.
+public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
+    case invalid(String)
+    public var description: String {
+        switch self { case .invalid(let m): m }
+    }
+    public var errorDescription: String? { description }
+}

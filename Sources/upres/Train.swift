@@ -1,0 +1,143 @@
+import ArgumentParser
+import Imaging
+import NN
+import Report
+import SuperResolution
+import Torch
+
+import Foundation
+
+/// `upres train --config FILE [overrides] --out RUN_DIR` and `upres train --resume RUN_DIR`.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a super-resolution model (EDSR) on simulated or paired data.",
+        discussion: """
+            The run folder gets config.json, log.jsonl (one JSON object per log line), TensorBoard \
+            events under tb/ (tensorboard --logdir RUN_DIR/tb), checkpoint.safetensors (resumable: \
+            model, optimizer, step, random state), best.safetensors, and at the end model.safetensors. \
+            Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped.
+            """)
+
+    @Option(help: "A JSON configuration (see models/*/train.json for an example).") var config: String?
+    @Option(help: "Continue the run in this folder.") var resume: String?
+    @Option(help: "The run folder for a new run.") var out: String?
+    @Option(help: "Override: total steps.") var steps: Int?
+    @Option(name: .customLong("batch-size"), help: "Override: batch size.") var batchSize: Int?
+    @Option(help: "Override: learning rate.") var lr: Double?
+    @Option(help: "Override: seed.") var seed: UInt64?
+    @Option(name: .customLong("max-steps"), help: "Stop after this many steps in this invocation (a checkpoint is kept).")
+    var maxSteps: Int?
+    @Option(name: .customLong("max-minutes"), help: "Stop after this many minutes (a checkpoint is kept).")
+    var maxMinutes: Double?
+    @Option(name: .customLong("train-volume"), help: "Override: HR volumes to simulate training data from.")
+    var trainVolume: [String] = []
+    @Option(name: .customLong("validation-volume"), help: "Override: HR volumes for validation.")
+    var validationVolume: [String] = []
+    @Flag(help: "Print less.") var quiet = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard (config == nil) != (resume == nil) else { throw ValidationError("give either --config FILE (with --out) or --resume RUN_DIR") }
+        if config != nil && out == nil { throw ValidationError("--config needs --out RUN_DIR for the new run") }
+        if let s = steps, s < 1 { throw ValidationError("--steps \(s) must be >= 1") }
+        if let b = batchSize, b < 1 { throw ValidationError("--batch-size \(b) must be >= 1") }
+        if let l = lr, !(l > 0) { throw ValidationError("--lr \(l) must be > 0") }
+    }
+
+    func run() throws {
+        try global.apply()
+        let folder: URL
+        var cfg: TrainConfig
+        if let resume {
+            folder = URL(fileURLWithPath: resume)
+            cfg = try Self.readConfig(folder.appendingPathComponent("config.json").path)
+        } else {
+            folder = URL(fileURLWithPath: out!)
+            cfg = try Self.readConfig(config!)
+            if let steps { cfg.steps = steps }
+            if let batchSize { cfg.batchSize = batchSize }
+            if let lr { cfg.learningRate = lr }
+            if let seed { cfg.seed = seed }
+            if !trainVolume.isEmpty { cfg.data.trainVolumes = trainVolume }
+            if !validationVolume.isEmpty { cfg.data.validationVolumes = validationVolume }
+        }
+        if let t = cfg.threads, global.threads == nil { try TorchRuntime.setThreads(t) }
+        try manualSeed(cfg.seed)
+        let stacks = try Self.stacks(cfg)
+        let trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, stacks: stacks)
+        let log = try RunLog(folder: folder, quiet: quiet)
+        trainer.observer = log
+        log.progress("\(resume != nil ? "resuming" : "training") \(cfg.name): EDSR \(cfg.model.blocks) blocks x \(cfg.model.features) features, "
+                     + "\(trainer.model.parameterCount) parameters, factor \(cfg.model.factor); \(stacks.train.count) training stacks, "
+                     + "\(stacks.validation.count) validation stacks; from step \(trainer.step)")
+        signal(SIGINT) { _ in Trainer.stopRequested = true }
+        let done = try trainer.run(maxSteps: maxSteps, maxMinutes: maxMinutes)
+        if done {
+            print("\(folder.path)/model.safetensors: best validation L1 \(trainer.bestValidationLoss)")
+        } else {
+            print("\(folder.path): stopped at step \(trainer.step) of \(cfg.steps); continue with upres train --resume \(folder.path)")
+        }
+    }
+
+    static func readConfig(_ path: String) throws -> TrainConfig {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw CLIError("\(path): cannot read the configuration") }
+        do { return try JSONDecoder().decode(TrainConfig.self, from: data) } catch let DecodingError.keyNotFound(key, ctx) {
+            throw CLIError("\(path): missing field \((ctx.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: "."))")
+        } catch let DecodingError.typeMismatch(_, ctx) {
+            throw CLIError("\(path): field \(ctx.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type (\(ctx.debugDescription))")
+        } catch {
+            throw CLIError("\(path): not a training configuration (\(error))")
+        }
+    }
+
+    /// Training and validation stacks: simulated on the fly from HR volumes.
+    static func stacks(_ cfg: TrainConfig) throws -> (train: [TrainingStack], validation: [TrainingStack]) {
+        func load(_ paths: [String], seed: UInt64) throws -> [TrainingStack] {
+            var out: [TrainingStack] = []
+            for (i, p) in paths.enumerated() {
+                let v = try VolumeIO.read(p).volume
+                try VolumeIO.requireScalar(v, p)
+                guard v.shape.count == 3 else { throw CLIError("\(p): training needs 3-D volumes, got shape \(v.shape)") }
+                out += try StackBuilder.simulate(hr: v, name: p, config: cfg.data, task: cfg.task, factor: cfg.model.factor,
+                                                 seed: seed &+ UInt64(i) &* 1000)
+            }
+            return out
+        }
+        guard cfg.data.manifest == nil else {
+            throw CLIError("training from a dataset manifest is not supported yet: give trainVolumes (simulated on the fly)")
+        }
+        guard !cfg.data.trainVolumes.isEmpty else { throw CLIError("the configuration gives no data.trainVolumes") }
+        return (try load(cfg.data.trainVolumes, seed: cfg.seed &+ 10), try load(cfg.data.validationVolumes, seed: cfg.seed &+ 20))
+    }
+}
+
+/// log.jsonl + TensorBoard + progress on stderr.
+final class RunLog: TrainingObserver {
+    let jsonl: FileHandle
+    let tensorboard: TensorBoardWriter
+    let quiet: Bool
+
+    init(folder: URL, quiet: Bool) throws {
+        let path = folder.appendingPathComponent("log.jsonl").path
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        jsonl = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try jsonl.seekToEnd()
+        tensorboard = try TensorBoardWriter(folder: folder.appendingPathComponent("tb"))
+        self.quiet = quiet
+    }
+
+    func scalars(step: Int, _ values: [String: Double]) {
+        var fields = ["\"step\": \(step)", "\"time\": \(Date().timeIntervalSince1970)"]
+        for (k, v) in values.sorted(by: { $0.key < $1.key }) { fields.append("\(JSONText.string(k)): \(JSONText.number(v))") }
+        try? jsonl.write(contentsOf: Data(("{" + fields.joined(separator: ", ") + "}\n").utf8))
+        try? tensorboard.scalars(step: step, values)
+    }
+
+    func images(step: Int, _ images: [String: Tensor]) {
+        for (tag, t) in images.sorted(by: { $0.key < $1.key }) { try? tensorboard.image(step: step, tag: tag, t) }
+    }
+
+    func progress(_ line: String) { if !quiet { Console.err(line) } }
+}
