@@ -131,6 +131,10 @@ do {
     case "memory": try MemoryCheck.run(cycles: 100_000)
     case "ssim": try ImagingBench.ssim(options)
     case "simulate": try ImagingBench.simulate(options)
+    case "train": try TrainingBench.train(options)
+    case "upsample":
+        try TrainingBench.upsample(options, model: "models/thick-5-6-t1/model.safetensors",
+                                   input: "data/cache/colin27_thick-5-6.nii.gz")
     case "all":
         try overhead(options)
         try conv(options)
@@ -138,7 +142,7 @@ do {
         try ImagingBench.resample(options)
         try ImagingBench.ssim(options)
     default:
-        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample, ssim, memory or all\n")
+        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample, ssim, simulate, train, upsample, memory or all\n")
         exit(2)
     }
 } catch {

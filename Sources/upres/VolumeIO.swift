@@ -63,7 +63,9 @@ extension NonFinitePolicy: ExpressibleByArgument {}
 /// non-finite numbers as null.
 enum JSONText {
     static func string(_ s: String) -> String {
-        (try? JSONEncoder().encode(s)).flatMap { String(data: $0, encoding: .utf8) } ?? "\"\""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return (try? encoder.encode(s)).flatMap { String(data: $0, encoding: .utf8) } ?? "\"\""
     }
 
     static func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
