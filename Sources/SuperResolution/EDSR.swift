@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import NN
 import Torch
 
@@ -111,7 +112,7 @@ public final class EDSR: Module, UnaryLayer {
         y = try body_conv(y) + h
         if let upsample {
             y = try PixelShuffle.shuffle(upsample(y), height: config.factor, width: 1)
-            let base = try centre.applyingMatrix(interpolator(rows: x.shape[2]), dim: 2)
+            let base = try centre.applyingAxisOperator(interpolator(rows: x.shape[2]), axis: 2)
             return try tail(y.relu()) + base
         }
         return try tail(y) + centre
@@ -131,13 +132,5 @@ public final class EDSR: Module, UnaryLayer {
         let m = try Tensor(w, shape: [s * h, h])
         interpolators[h] = m
         return m
-    }
-}
-
-extension Tensor {
-    /// Multiplies along `dim` by a (m x n) matrix (the dimension becomes m long).
-    func applyingMatrix(_ m: Tensor, dim: Int) throws -> Tensor {
-        let last = rank - 1
-        return try transpose(dim, last).matmul(m.to(dtype).transpose(0, 1)).transpose(dim, last)
     }
 }

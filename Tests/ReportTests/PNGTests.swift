@@ -48,3 +48,28 @@ import Torch
         }
     }
 }
+
+@Suite struct TensorBoardTests {
+    @Test func recordsAreFramedWithCRC32C() throws {
+        // The standard CRC-32C check value.
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("upres-tb-\(UUID().uuidString)")
+        let w = try TensorBoardWriter(folder: dir)
+        try w.scalars(step: 3, ["train/loss": 0.5])
+        try w.image(step: 3, tag: "val/sr", Tensor.rand([4, 5]))
+        // Walk the records: length, masked CRC of the length, data, masked CRC of the data.
+        let bytes = Array(try Data(contentsOf: w.url))
+        var offset = 0, records = 0
+        while offset < bytes.count {
+            let lengthBytes = Array(bytes[offset..<(offset + 8)])
+            let length = lengthBytes.enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            func le32(_ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) } }
+            #expect(le32(offset + 8) == CRC32C.masked(lengthBytes))
+            let data = Array(bytes[(offset + 12)..<(offset + 12 + length)])
+            #expect(le32(offset + 12 + length) == CRC32C.masked(data))
+            offset += 16 + length
+            records += 1
+        }
+        #expect(records == 3 && offset == bytes.count)
+    }
+}
