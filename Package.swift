@@ -44,6 +44,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(
@@ -67,6 +68,7 @@ let package = Package(
             dependencies: [
                 "Torch", "NN", "Imaging", "SuperResolution", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(name: "UpresBench", dependencies: ["Torch", "NN", "Imaging", "SuperResolution"]),

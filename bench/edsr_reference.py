@@ -151,7 +151,8 @@ def upsample(o):
     scale[2, 2] = 1 / s
     scale[2, 3] = -(s // 2) / s
     nib.save(nib.Nifti1Image(out.numpy(), affine @ scale), o.output)
-    print("upsample.edsr.181x217x30_to_1mm", time.perf_counter() - t0, flush=True)
+    shape = "x".join(str(n) for n in x.shape)
+    print(f"upsample.edsr.{shape}_to_1mm", time.perf_counter() - t0, flush=True)
 
 
 def main():

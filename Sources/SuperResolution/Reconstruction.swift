@@ -123,18 +123,24 @@ public enum Reconstruction {
         let batch = Swift.max(1, options.batch ?? Swift.min(16, options.memoryBudget / Swift.max(perSlice, 1)))
         let total = volume.shape[inPlaneAxes[0]] + volume.shape[inPlaneAxes[1]]
         var done = 0
-        var sum: Tensor? = nil
+        // One output buffer, laid out in NIfTI's disk order (i fastest), so that neither the
+        // fusion nor the writer copies the high-resolution volume: each batch is added into its
+        // place, then scaled in place (average of the two directions, inverse normalization).
+        var outShape = volume.shape
+        outShape[t] *= factor
+        let buffer = try Tensor.zeros([outShape[2], outShape[1], outShape[0]], dtype: .float32, device: options.device)
+        let sum = try buffer.permute([2, 1, 0])  // (i, j, k) view
         let half = file.config.inChannels / 2
         try withNoGrad {
             for (i, a) in inPlaneAxes.enumerated() {
                 let other = inPlaneAxes[1 - i]
                 // (D, W, K) with D the slicing axis, W the other in-plane axis, K the slices.
                 let stack = try x.permute([a, other, t]).contiguous()
+                let target = try sum.permute([a, other, t])  // D, W, fK view of the buffer
                 let depth = stack.shape[0]
                 // Neighbours beyond the edges repeat the edge slice.
                 let padded = try Tensor.cat([stack.narrow(0, start: 0, length: 1).expand([half, stack.shape[1], k]), stack,
                                              stack.narrow(0, start: depth - 1, length: 1).expand([half, stack.shape[1], k])], dim: 0)
-                var outputs: [Tensor] = []
                 var start = 0
                 while start < depth {
                     let n = Swift.min(batch, depth - start)
@@ -142,23 +148,17 @@ public enum Reconstruction {
                     let channels = try (0...(2 * half)).map { c in try padded.narrow(0, start: start + c, length: n) }
                     let input = try Tensor.stack(channels, dim: 1).transpose(2, 3).contiguous()  // n, C, K, W
                     let out = try model(input)  // n, 1, fK, W
-                    outputs.append(try out.squeeze(1).transpose(1, 2))  // n, W, fK
+                    _ = try target.narrow(0, start: start, length: n).add_(out.squeeze(1).transpose(1, 2))  // n, W, fK
                     start += n
                     done += n
                     progress(done, total)
                 }
-                // Back to the volume's axis order.
-                let vol = try Tensor.cat(outputs, dim: 0)  // D, W, fK  in (a, other, t)
-                var order = [0, 0, 0]
-                order[a] = 0
-                order[other] = 1
-                order[t] = 2
-                let placed = try vol.permute(order)
-                sum = try sum.map { try $0 + placed } ?? placed
             }
         }
-        let mean = try sum! / 2
-        let data = try params.invert(mean.to(.cpu)).contiguous()
+        // y = (sum / 2) * scale + offset, in place.
+        _ = try buffer.mul_(.double(params.scale / 2))
+        _ = try buffer.add_(Tensor.full([], .double(params.offset), dtype: .float32, device: options.device))
+        let data = try sum.to(.cpu)
         let grid = outputGrid(of: volume, axis: t, factor: factor)
         var out = Volume(data: data, affine: grid.affine, metadata: input.metadata)
         out.metadata.description = "upres upsample"

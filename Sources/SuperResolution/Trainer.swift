@@ -49,6 +49,36 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         self.name = name
     }
 
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, task, data, seed, steps, batchSize, optimizer, learningRate, weightDecay, schedule, warmupSteps, loss,
+             clipGradNorm, logEvery, validateEvery, checkpointEvery, threads, name
+    }
+
+    /// Every field may be left out (its default is used); unknown fields are errors.
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainConfig()
+        model = try c.value(.model, or: d.model)
+        task = try c.value(.task, or: d.task)
+        data = try c.value(.data, or: d.data)
+        seed = try c.value(.seed, or: d.seed)
+        steps = try c.value(.steps, or: d.steps)
+        batchSize = try c.value(.batchSize, or: d.batchSize)
+        optimizer = try c.value(.optimizer, or: d.optimizer)
+        learningRate = try c.value(.learningRate, or: d.learningRate)
+        weightDecay = try c.value(.weightDecay, or: d.weightDecay)
+        schedule = try c.value(.schedule, or: d.schedule)
+        warmupSteps = try c.value(.warmupSteps, or: d.warmupSteps)
+        loss = try c.value(.loss, or: d.loss)
+        clipGradNorm = c.contains(.clipGradNorm) ? try c.decodeIfPresent(Double.self, forKey: .clipGradNorm) : d.clipGradNorm
+        logEvery = try c.value(.logEvery, or: d.logEvery)
+        validateEvery = try c.value(.validateEvery, or: d.validateEvery)
+        checkpointEvery = try c.value(.checkpointEvery, or: d.checkpointEvery)
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        name = try c.value(.name, or: d.name)
+    }
+
     public func validate() throws {
         try model.validate()
         guard steps > 0, batchSize > 0, learningRate > 0, logEvery > 0, validateEvery > 0, checkpointEvery > 0 else {
@@ -79,7 +109,7 @@ public final class Trainer {
     let optimizer: any Optimizer
     let generator: Generator
     let sampler: PatchSampler
-    let validation: (Tensor, Tensor)
+    let validation: [(Tensor, Tensor)]
     public private(set) var step = 0
     public private(set) var bestValidationLoss = Double.infinity
     public private(set) var history: [(step: Int, loss: Double)] = []
@@ -110,7 +140,7 @@ public final class Trainer {
         sampler = try PatchSampler(stacks: stacks.train, config: config.data, factor: config.model.factor, channels: config.model.inChannels)
         let valSampler = try PatchSampler(stacks: stacks.validation.isEmpty ? stacks.train : stacks.validation, config: config.data,
                                           factor: config.model.factor, channels: config.model.inChannels)
-        validation = try valSampler.batch(size: config.data.validationPatches, generator: Generator(seed: config.seed &+ 2), augment: false)
+        validation = try valSampler.validationBatches(count: config.data.validationPatches, generator: Generator(seed: config.seed &+ 2))
         if resume {
             guard fm.fileExists(atPath: checkpoint.path) else {
                 throw ModelError.invalid("\(folder.path): no checkpoint.safetensors to resume from")
@@ -181,15 +211,27 @@ public final class Trainer {
     public func validate() throws {
         model.eval()
         defer { model.train() }
-        let (lr, hr) = validation
-        let pred = try withNoGrad { try model(lr) }
-        let l1 = try pred.l1Loss(hr).item()
-        let psnr = try FullReference.psnr(pred, hr, dataRange: .value(1))
-        // SSIM needs patches of at least its 11-pixel window.
-        let ssim = Swift.min(pred.shape[2], pred.shape[3]) >= 11
-            ? try SSIM().compare(pred.squeeze(1), hr.squeeze(1), dims: 2, dataRange: .value(1)).mean : Double.nan
+        // Pooled over the validation batches: mean absolute and squared errors per voxel, SSIM
+        // per sample (it needs samples of at least its 11-pixel window).
+        var absSum = 0.0, sqSum = 0.0, voxels = 0, ssimSum = 0.0, ssimCount = 0
+        var images: [String: Tensor] = [:]
+        for (lr, hr) in validation {
+            let pred = try withNoGrad { try model(lr) }
+            let n = hr.count
+            absSum += try pred.l1Loss(hr).item() * Double(n)
+            sqSum += try pred.mseLoss(hr).item() * Double(n)
+            voxels += n
+            if Swift.min(pred.shape[2], pred.shape[3]) >= 11 {
+                ssimSum += try SSIM().compare(pred.squeeze(1), hr.squeeze(1), dims: 2, dataRange: .value(1)).mean * Double(hr.shape[0])
+                ssimCount += hr.shape[0]
+            }
+            if images.isEmpty { images = ["val/sr": try pred.select(0, 0).select(0, 0), "val/hr": try hr.select(0, 0).select(0, 0)] }
+        }
+        let l1 = absSum / Double(voxels)
+        let psnr = 10 * log10(1 / (sqSum / Double(voxels)))
+        let ssim = ssimCount > 0 ? ssimSum / Double(ssimCount) : Double.nan
         observer?.scalars(step: step, ["val/l1": l1, "val/psnr": psnr, "val/ssim": ssim])
-        observer?.images(step: step, ["val/sr": try pred.select(0, 0).select(0, 0), "val/hr": try hr.select(0, 0).select(0, 0)])
+        observer?.images(step: step, images)
         observer?.progress(String(format: "validation at step %d: L1 %.5f  PSNR %.2f dB  SSIM %.4f%@", step, l1, psnr, ssim,
                                   l1 < bestValidationLoss ? "  (best)" : ""))
         if l1 < bestValidationLoss {

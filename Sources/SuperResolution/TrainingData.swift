@@ -44,6 +44,44 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// each on half of the variants.
     public var simulateBias: Bool = true
     public var simulateNoise: Bool = true
+    /// What a training sample is: a patch (patchWidth x patchRows LR rows) or a whole slice
+    /// (every row and column; a batch then holds slices of one stack and direction).
+    public var sampling: Sampling = .patches
+    /// On the fly: each variant first gets one of the 8 dihedral transforms (rotations by 90
+    /// degrees and reflections) of the acquisition plane, so that every in-plane orientation
+    /// of the anatomy is seen with thick slices across it.
+    public var dihedral: Bool = true
+
+    public enum Sampling: String, Codable, Sendable, CaseIterable { case patches, slices }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case manifest, trainVolumes, validationVolumes, variants, directions, thickness, thicknessJitter, patchWidth, patchRows,
+             foregroundFraction, flips, intensityScale, noise, validationPatches, simulateBias, simulateNoise, sampling, dihedral
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = DataConfig()
+        manifest = try c.decodeIfPresent(String.self, forKey: .manifest)
+        trainVolumes = try c.value(.trainVolumes, or: d.trainVolumes)
+        validationVolumes = try c.value(.validationVolumes, or: d.validationVolumes)
+        variants = try c.value(.variants, or: d.variants)
+        directions = try c.value(.directions, or: d.directions)
+        thickness = try c.value(.thickness, or: d.thickness)
+        thicknessJitter = try c.value(.thicknessJitter, or: d.thicknessJitter)
+        patchWidth = try c.value(.patchWidth, or: d.patchWidth)
+        patchRows = try c.value(.patchRows, or: d.patchRows)
+        foregroundFraction = try c.value(.foregroundFraction, or: d.foregroundFraction)
+        flips = try c.value(.flips, or: d.flips)
+        intensityScale = try c.value(.intensityScale, or: d.intensityScale)
+        noise = try c.value(.noise, or: d.noise)
+        validationPatches = try c.value(.validationPatches, or: d.validationPatches)
+        simulateBias = try c.value(.simulateBias, or: d.simulateBias)
+        simulateNoise = try c.value(.simulateNoise, or: d.simulateNoise)
+        sampling = try c.value(.sampling, or: d.sampling)
+        dihedral = try c.value(.dihedral, or: d.dihedral)
+    }
 
     public init(manifest: String? = nil, trainVolumes: [String] = [], validationVolumes: [String] = [], variants: Int = 4,
                 directions: [Int] = [0, 1, 2], thickness: Double = 5, thicknessJitter: Double = 0.5, patchWidth: Int = 48,
@@ -79,13 +117,79 @@ public final class PatchSampler {
         self.config = config
         self.factor = factor
         self.channels = channels
-        for s in stacks where s.lr.shape[2] < config.patchRows || Swift.min(s.lr.shape[0], s.lr.shape[1]) < config.patchWidth {
-            throw ModelError.invalid("\(s.name): LR \(s.lr.shape) is smaller than a patch (\(config.patchWidth) x \(config.patchRows) rows)")
+        for s in stacks where Swift.min(s.lr.shape[0], s.lr.shape[1]) < channels {
+            throw ModelError.invalid("\(s.name): LR \(s.lr.shape) has fewer slices across than the model's \(channels) input channels")
         }
+        if config.sampling == .patches {
+            for s in stacks where s.lr.shape[2] < config.patchRows || Swift.min(s.lr.shape[0], s.lr.shape[1]) < config.patchWidth {
+                throw ModelError.invalid("\(s.name): LR \(s.lr.shape) is smaller than a patch (\(config.patchWidth) x \(config.patchRows) rows)")
+            }
+        }
+    }
+
+    /// Fixed validation samples (no augmentation): one batch of patches, or whole slices in
+    /// batches of one stack and direction each.
+    public func validationBatches(count: Int, generator: Generator) throws -> [(Tensor, Tensor)] {
+        guard config.sampling == .slices else { return [try batch(size: count, generator: generator, augment: false)] }
+        return try (0..<count).map { _ in try batch(size: 1, generator: generator, augment: false) }
+    }
+
+    /// A batch of whole slices from one stack, sliced across one of its two in-plane axes.
+    func sliceBatch(size: Int, generator: Generator, augment: Bool) throws -> (Tensor, Tensor) {
+        func draw(_ n: Int) throws -> Int { try Tensor.randint(0, Swift.max(n, 1), [1], generator: generator).itemInt() }
+        let stack = stacks[try draw(stacks.count)]
+        let acrossA = try draw(2) == 0
+        let depth = stack.lr.shape[acrossA ? 0 : 1]
+        let half = channels / 2
+        let lrView = acrossA ? stack.lr : try stack.lr.transpose(0, 1)
+        let hrView = acrossA ? stack.hr : try stack.hr.transpose(0, 1)
+        var lrs: [Tensor] = [], hrs: [Tensor] = []
+        for _ in 0..<size {
+            var d: Int
+            let u = try Tensor.rand([1], dtype: .float64, generator: generator).item()
+            if u < config.foregroundFraction && stack.foreground.shape[0] > 0 {
+                d = try stack.foreground.select(0, draw(stack.foreground.shape[0])).select(0, acrossA ? 0 : 1).itemInt()
+            } else {
+                d = try draw(depth)
+            }
+            d = Swift.min(Swift.max(d, half), depth - 1 - half)
+            let lr = try lrView.narrow(0, start: d - half, length: channels).transpose(1, 2)  // C, K, W
+            let hr = try hrView.narrow(0, start: d, length: 1).transpose(1, 2)  // 1, fK, W
+            let (a, b) = augment ? try augmented(lr, hr, generator: generator) : (lr, hr)
+            lrs.append(try a.contiguous())
+            hrs.append(try b.contiguous())
+        }
+        return (try Tensor.stack(lrs), try Tensor.stack(hrs))
+    }
+
+    /// Flips that keep the geometry, intensity scaling and noise, on one (C, rows, width) LR
+    /// sample and its (1, factor rows, width) HR target.
+    func augmented(_ lrIn: Tensor, _ hrIn: Tensor, generator: Generator) throws -> (Tensor, Tensor) {
+        func draw(_ n: Int) throws -> Int { try Tensor.randint(0, Swift.max(n, 1), [1], generator: generator).itemInt() }
+        var lr = lrIn, hr = hrIn
+        if config.flips {
+            // Across the width, across the slicing direction (the neighbours' order), and along
+            // the slice axis when the factor is odd (for even factors the output rows are not
+            // symmetric about the acquired slice, so that flip would misalign LR and HR by a row).
+            if try draw(2) == 1 { lr = try lr.flip([2]); hr = try hr.flip([2]) }
+            if try draw(2) == 1 { lr = try lr.flip([0]) }
+            if factor % 2 == 1, try draw(2) == 1 { lr = try lr.flip([1]); hr = try hr.flip([1]) }
+        }
+        if config.intensityScale > 0 {
+            let s = 1 + config.intensityScale * (2 * (try Tensor.rand([1], dtype: .float64, generator: generator).item()) - 1)
+            lr = try lr * s
+            hr = try hr * s
+        }
+        if config.noise > 0 {
+            let sd = config.noise * (try Tensor.rand([1], dtype: .float64, generator: generator).item())
+            lr = try lr + Tensor.randn(lr.shape, generator: generator) * sd
+        }
+        return (lr, hr)
     }
 
     /// A batch: LR (N, C, rows, width), HR (N, 1, factor rows, width).
     public func batch(size: Int, generator: Generator, augment: Bool = true) throws -> (Tensor, Tensor) {
+        if config.sampling == .slices { return try sliceBatch(size: size, generator: generator, augment: augment) }
         var lrs: [Tensor] = [], hrs: [Tensor] = []
         let half = channels / 2
         for _ in 0..<size {
@@ -113,26 +217,7 @@ public final class PatchSampler {
                 .narrow(2, start: k0, length: config.patchRows).transpose(1, 2)
             var hr = try hrView.narrow(0, start: d, length: 1).narrow(1, start: w0, length: config.patchWidth)
                 .narrow(2, start: k0 * factor, length: config.patchRows * factor).transpose(1, 2)
-            if augment {
-                if config.flips {
-                    // The flips that keep the geometry: across the width, across the slicing
-                    // direction (the neighbours' order), and along the slice axis when the
-                    // factor is odd (for even factors the output rows are not symmetric about
-                    // the acquired slice, so that flip would misalign LR and HR by one row).
-                    if try draw(2) == 1 { lr = try lr.flip([2]); hr = try hr.flip([2]) }
-                    if try draw(2) == 1 { lr = try lr.flip([0]) }
-                    if factor % 2 == 1, try draw(2) == 1 { lr = try lr.flip([1]); hr = try hr.flip([1]) }
-                }
-                if config.intensityScale > 0 {
-                    let s = 1 + config.intensityScale * (2 * (try Tensor.rand([1], dtype: .float64, generator: generator).item()) - 1)
-                    lr = try lr * s
-                    hr = try hr * s
-                }
-                if config.noise > 0 {
-                    let sd = config.noise * (try Tensor.rand([1], dtype: .float64, generator: generator).item())
-                    lr = try lr + Tensor.randn(lr.shape, generator: generator) * sd
-                }
-            }
+            if augment { (lr, hr) = try augmented(lr, hr, generator: generator) }
             lrs.append(try lr.contiguous())
             hrs.append(try hr.contiguous())
         }
@@ -168,8 +253,12 @@ public enum StackBuilder {
                 let acquisition = SliceAcquisition(direction: .voxelAxis(axis), thickness: thickness, spacing: task.sliceSpacing,
                                                    profile: profile)
                 var hrData = base
+                if config.dihedral {
+                    hrData = try dihedralTransform(base, axis: axis, index: Int(try uniform() * 8) % 8,
+                                                   squarePixels: Swift.abs(volume.spacing[(axis + 1) % 3] - volume.spacing[(axis + 2) % 3]) < 1e-6)
+                }
                 if try uniform() < 0.5 && config.simulateBias {
-                    let field = try BiasField(strength: 0.15 * (try uniform())).field(shape: volume.shape, generator: g)
+                    let field = try BiasField(strength: 0.15 * (try uniform())).field(shape: hrData.shape, generator: g)
                     hrData = try (hrData * field.to(.float32))
                 }
                 let op = try Tensor(acquisition.operatorMatrix(centres: centres, n: n, voxelSize: h), shape: [count, n])
@@ -187,6 +276,75 @@ public enum StackBuilder {
             }
         }
         return out
+    }
+
+    /// The dihedral transform `index` (0..<8) of the plane across `axis`: bit 0 flips the first
+    /// in-plane axis, bit 1 the second, bit 2 swaps them (a transpose; with the flips, the 90
+    /// degree rotations), skipped when the in-plane voxels are not square.
+    public static func dihedralTransform(_ x: Tensor, axis: Int, index: Int, squarePixels: Bool = true) throws -> Tensor {
+        let (p, q) = ((0..<3).filter { $0 != axis }[0], (0..<3).filter { $0 != axis }[1])
+        var y = x
+        if index & 1 != 0 { y = try y.flip([p]) }
+        if index & 2 != 0 { y = try y.flip([q]) }
+        if index & 4 != 0 && squarePixels { y = try y.transpose(p, q) }
+        return y
+    }
+
+    /// A stack from a simulated pair (`upres simulate --dataset`): the LR on its native thick
+    /// grid, whose slice axis is an HR voxel axis with `factor` HR voxels per slice and whose
+    /// slice centres fall on HR voxels; the other axes share the HR grid. HR rows are taken at
+    /// each slice centre + (r - floor(factor / 2)), as the model's output rows are laid out;
+    /// slices whose rows leave the HR volume are dropped.
+    public static func paired(hr: Volume, lr: Volume, name: String, task: ModelTask, factor: Int) throws -> TrainingStack {
+        guard hr.shape.count == 3, lr.shape.count == 3 else {
+            throw ModelError.invalid("\(name): training pairs must be 3-D volumes (HR \(hr.shape), LR \(lr.shape))")
+        }
+        guard let inverse = hr.affine.inverse() else { throw ModelError.invalid("\(name): the HR affine is singular") }
+        let m = inverse * lr.affine  // LR voxel -> HR voxel
+        let spacing = lr.spacing
+        let t = (0..<3).max { spacing[$0] < spacing[$1] }!
+        let tol = 1e-3
+        for r in 0..<3 {
+            for c in 0..<3 {
+                let expected = r == c ? (r == t ? Double(factor) : 1) : 0
+                guard Swift.abs(m[r, c] - expected) < tol else {
+                    throw ModelError.invalid("\(name): the LR grid is not the HR grid made \(factor)x thicker along one voxel axis "
+                        + "(LR voxel -> HR voxel matrix row \(r) = \((0..<4).map { String(format: "%.4g", m[r, $0]) })); "
+                        + "training needs pairs on the native thick grid (simulate without --hr-grid, with slice spacing = \(factor) HR voxels)")
+                }
+            }
+            if r != t {
+                guard Swift.abs(m[r, 3]) < tol, lr.shape[r] == hr.shape[r] else {
+                    throw ModelError.invalid("\(name): LR axis \(r) (\(lr.shape[r]) voxels, offset \(m[r, 3])) does not match the HR grid (\(hr.shape[r]) voxels)")
+                }
+            }
+        }
+        // HR rows at slice centre + (r - floor(f/2)); centres between HR voxels (a field of view
+        // whose slices cannot be centred on voxels) take their rows by linear interpolation.
+        let first = m[t, 3]
+        var lower: [Int64] = [], upper: [Int64] = [], weights: [Float] = []
+        var keep: [Int64] = []
+        for k in 0..<lr.shape[t] {
+            let positions = (0..<factor).map { first + Double(k * factor + $0 - factor / 2) }
+            guard positions.first! > -tol, positions.last! < Double(hr.shape[t] - 1) + tol else { continue }
+            keep.append(Int64(k))
+            for p in positions {
+                let i0 = Swift.min(Swift.max(Int((p + tol).rounded(.down)), 0), hr.shape[t] - 1)
+                let w = Swift.max(0, p - Double(i0))
+                lower.append(Int64(i0))
+                upper.append(Int64(Swift.min(i0 + 1, hr.shape[t] - 1)))
+                weights.append(w < tol ? 0 : Float(w))
+            }
+        }
+        guard keep.count >= 2 else { throw ModelError.invalid("\(name): fewer than two LR slices lie inside the HR volume") }
+        let lrData = try lr.data.to(.float32).indexSelect(t, Tensor(keep))
+        let hrFloat = try hr.data.to(.float32)
+        var wShape = [1, 1, 1]
+        wShape[t] = weights.count
+        let w = try Tensor(weights, shape: wShape)
+        let hrData = try hrFloat.indexSelect(t, Tensor(lower)) * (1 - w) + hrFloat.indexSelect(t, Tensor(upper)) * w
+        let perm = (0..<3).filter { $0 != t } + [t]
+        return try makeStack(lr: lrData.permute(perm), hr: hrData.permute(perm), percentiles: task.normalizationPercentiles, name: name)
     }
 
     /// Normalizes both with the LR's clipped min-max parameters and finds the foreground.

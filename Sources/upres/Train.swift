@@ -6,6 +6,7 @@ import SuperResolution
 import Torch
 
 import Foundation
+import Yams
 
 /// `upres train --config FILE [overrides] --out RUN_DIR` and `upres train --resume RUN_DIR`.
 struct Train: ParsableCommand {
@@ -18,7 +19,7 @@ struct Train: ParsableCommand {
             Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped.
             """)
 
-    @Option(help: "A JSON configuration (see models/*/train.json for an example).") var config: String?
+    @Option(help: "A configuration in JSON or YAML (.yaml/.yml); see models/*/train.json. Fields left out take their defaults.") var config: String?
     @Option(help: "Continue the run in this folder.") var resume: String?
     @Option(help: "The run folder for a new run.") var out: String?
     @Option(help: "Override: total steps.") var steps: Int?
@@ -80,15 +81,32 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// A training configuration in JSON, or in YAML when the name ends in .yaml or .yml; every
+    /// field may be left out (defaults), unknown fields are errors naming them.
     static func readConfig(_ path: String) throws -> TrainConfig {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw CLIError("\(path): cannot read the configuration") }
-        do { return try JSONDecoder().decode(TrainConfig.self, from: data) } catch let DecodingError.keyNotFound(key, ctx) {
-            throw CLIError("\(path): missing field \((ctx.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: "."))")
-        } catch let DecodingError.typeMismatch(_, ctx) {
-            throw CLIError("\(path): field \(ctx.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type (\(ctx.debugDescription))")
+        let yaml = path.hasSuffix(".yaml") || path.hasSuffix(".yml")
+        func field(_ path: [CodingKey]) -> String { path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+        do {
+            if yaml {
+                guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(path): not UTF-8 text") }
+                return try YAMLDecoder().decode(TrainConfig.self, from: text)
+            }
+            return try JSONDecoder().decode(TrainConfig.self, from: data)
+        } catch let e as CLIError {
+            throw e
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            throw CLIError("\(path): missing field \(field(ctx.codingPath + [key]))")
+        } catch let DecodingError.typeMismatch(type, ctx) {
+            throw CLIError("\(path): field \(field(ctx.codingPath)) should be \(type) (\(ctx.debugDescription))")
+        } catch let DecodingError.valueNotFound(type, ctx) {
+            throw CLIError("\(path): field \(field(ctx.codingPath)) is null; expected \(type)")
+        } catch let DecodingError.dataCorrupted(ctx) {
+            let at = field(ctx.codingPath)
+            throw CLIError("\(path): \(at.isEmpty ? "" : "field \(at): ")\(ctx.debugDescription)")
         } catch {
-            throw CLIError("\(path): not a training configuration (\(error))")
+            throw CLIError("\(path): not a \(yaml ? "YAML" : "JSON") training configuration (\(error))")
         }
     }
 
@@ -105,11 +123,38 @@ struct Train: ParsableCommand {
             }
             return out
         }
-        guard cfg.data.manifest == nil else {
-            throw CLIError("training from a dataset manifest is not supported yet: give trainVolumes (simulated on the fly)")
+        if let manifest = cfg.data.manifest {
+            let (train, validation) = try paired(manifest: manifest, cfg)
+            guard !train.isEmpty else { throw CLIError("\(manifest): the dataset has no pairs in its train split") }
+            return (train, validation + (try load(cfg.data.validationVolumes, seed: cfg.seed &+ 20)))
         }
-        guard !cfg.data.trainVolumes.isEmpty else { throw CLIError("the configuration gives no data.trainVolumes") }
         return (try load(cfg.data.trainVolumes, seed: cfg.seed &+ 10), try load(cfg.data.validationVolumes, seed: cfg.seed &+ 20))
+    }
+
+    /// Stacks from a paired dataset (`upres simulate --dataset`): its train and validation splits
+    /// (the test split is never read); every HR volume is read once.
+    static func paired(manifest path: String, _ cfg: TrainConfig) throws -> (train: [TrainingStack], validation: [TrainingStack]) {
+        let url = URL(fileURLWithPath: path)
+        let manifest: DatasetManifest
+        do { manifest = try DatasetManifest.load(url) } catch { throw CLIError("\(error)") }
+        guard manifest.complete else {
+            throw CLIError("\(path): the dataset is incomplete (its build was interrupted); run the same upres simulate --dataset again to finish it")
+        }
+        let subjects = Dictionary(uniqueKeysWithValues: manifest.subjects.map { ($0.id, $0) })
+        var hrCache: [String: Volume] = [:]
+        func stacks(_ split: DatasetManifest.Split) throws -> [TrainingStack] {
+            try manifest.pairs(in: split).map { pair in
+                let subject = subjects[pair.subject]!
+                let hrPath = DatasetManifest.url(of: subject.hr, relativeTo: url).path
+                let lrPath = DatasetManifest.url(of: pair.lr, relativeTo: url).path
+                if hrCache[hrPath] == nil { hrCache[hrPath] = try VolumeIO.read(hrPath).volume }
+                let lr = try VolumeIO.read(lrPath).volume
+                do {
+                    return try StackBuilder.paired(hr: hrCache[hrPath]!, lr: lr, name: lrPath, task: cfg.task, factor: cfg.model.factor)
+                } catch let e as ModelError { throw CLIError("\(path): pair \(pair.lr) (setting \(pair.setting)): \(e)") }
+            }
+        }
+        return (try stacks(.train), try stacks(.validation))
     }
 }
 
