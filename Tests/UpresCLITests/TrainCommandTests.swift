@@ -39,6 +39,38 @@ import Testing
         #expect(data["manifest"] as? String == ds + "/manifest.json" && data["patchWidth"] as? Int == 48)
         let lines = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count >= 3 && lines.contains { $0.contains("\"val/psnr\"") })
+
+        // TensorBoard's own loader reads the event files: the same scalars as log.jsonl, and images.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", packageRoot.appendingPathComponent("Tests/Fixtures/read_tensorboard.py").path, run + "/tb"]
+        let pipe = Pipe(), errors = Pipe()
+        p.standardOutput = pipe
+        p.standardError = errors
+        try p.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "TensorBoard's reader failed (run scripts/bootstrap): \(stderr)")
+        let tb = try #require(try JSONSerialization.jsonObject(with: output) as? [String: [String: [[Double]]]])
+        var logged: [String: [[Double]]] = [:]
+        for line in lines {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let step = try #require(o["step"] as? Double)
+            for (k, v) in o where k != "step" && k != "time" { logged[k, default: []].append([step, try #require(v as? Double)]) }
+        }
+        let scalars = try #require(tb["scalars"])
+        #expect(Set(scalars.keys) == Set(logged.keys), "\(scalars.keys) vs \(logged.keys)")
+        for (tag, points) in logged {
+            let read = try #require(scalars[tag])
+            #expect(read.count == points.count, "\(tag)")
+            for (a, b) in zip(read, points) {
+                #expect(a[0] == b[0] && abs(a[1] - b[1]) <= 1e-6 * max(1, abs(b[1])), "\(tag): \(a) vs \(b)")
+            }
+        }
+        let images = try #require(tb["images"])
+        #expect(Set(images.keys) == ["val/sr", "val/hr"])
+        #expect(images["val/sr"]?.allSatisfy { $0[1] > 0 && $0[2] > 0 && $0[3] > 100 } == true)
     }
 
     @Test func pairsOffTheThickGridAndBadConfigsFailClearly() throws {
