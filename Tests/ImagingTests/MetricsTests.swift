@@ -45,6 +45,31 @@ import Torch
         }
     }
 
+    /// piq 0.8.0 (Tests/Fixtures/metrics/make_perceptual_reference.py) on axial slices 40, 90 and
+    /// 130 of the same pair, scaled by the reference's range to [0, 1]: within 1e-3 relative.
+    @Test func perceptualMetricsAgreeWithPiq() throws {
+        let data = try Data(contentsOf: fixturesRoot.appendingPathComponent("metrics/perceptual_reference.json"))
+        let r = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let (test, ref) = try pair()
+        let lo = try ref.min().item(), range = try ref.max().item() - lo
+        let slices = try #require(r["slices"] as? [Int])
+        func batch(_ v: Tensor) throws -> Tensor {
+            try (Tensor.stack(slices.map { try v.select(2, $0) }) - lo) / range
+        }
+        let x = try batch(test), y = try batch(ref)
+        for metric in Perceptual.Metric.allCases {
+            let expected = try #require(r[metric.rawValue] as? [Double], "\(metric) missing from the fixture")
+            let got = try Perceptual.compute(metric, x, y)
+            expectClose(got, expected, rtol: 1e-3, "\(metric)")
+            // One image at a time gives the same as the batch.
+            expectClose(try Perceptual.compute(metric, x.select(0, 1), y.select(0, 1)), [expected[1]], rtol: 1e-3, "\(metric) single")
+            // Identical images score 1.
+            expectClose(try Perceptual.compute(metric, y, y), [1, 1, 1], rtol: 1e-6, "\(metric) identical")
+        }
+        #expect(throws: MetricError.self) { try Perceptual.vifp(Tensor.zeros([30, 30]), Tensor.zeros([30, 30])) }
+        #expect(throws: MetricError.self) { try Perceptual.haarpsi(Tensor.zeros([20, 20]), Tensor.zeros([20, 21])) }
+    }
+
     @Test func identicalAndDegenerateInputs() throws {
         let x = try fixedVolume()
         #expect(try SSIM().compare(x, x, dims: 3).mean > 0.999999)

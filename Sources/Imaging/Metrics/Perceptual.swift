@@ -1,0 +1,241 @@
+import Foundation
+import Torch
+
+/// Perceptual full-reference metrics on 2-D images, as piq 0.8 defines them (seed 001 reports
+/// them for super-resolution): VIFp, HaarPSI, FSIM and VSI. Images are (N, H, W) or (H, W)
+/// batches of grey-level slices scaled to [0, 1] (piq's data_range 1); values outside are
+/// clipped, as piq refuses them. The test comes first, the reference second; one score per image.
+/// Computed in float64.
+public enum Perceptual {
+    /// The four metrics by name.
+    public enum Metric: String, CaseIterable, Sendable {
+        case vifp, haarpsi, fsim
+        /// The smallest image side the metric accepts.
+        public var minimumSize: Int {
+            switch self {
+            case .vifp: 41
+            case .haarpsi: 16
+            case .fsim: 7
+            }
+        }
+    }
+
+    public static func compute(_ metric: Metric, _ test: Tensor, _ reference: Tensor) throws -> [Double] {
+        switch metric {
+        case .vifp: try vifp(test, reference)
+        case .haarpsi: try haarpsi(test, reference)
+        case .fsim: try fsim(test, reference)
+        }
+    }
+
+    /// (N, 1, H, W) float64 in [0, 255].
+    static func prepare(_ test: Tensor, _ reference: Tensor, minimumSize: Int, name: String) throws -> (Tensor, Tensor) {
+        guard test.shape == reference.shape else {
+            throw MetricError.shapeMismatch("\(name): test shape \(test.shape) differs from reference shape \(reference.shape)")
+        }
+        guard test.rank == 2 || test.rank == 3 else {
+            throw MetricError.invalidArgument("\(name) compares 2-D images (H, W) or batches (N, H, W), got shape \(test.shape)")
+        }
+        let h = test.size(-2), w = test.size(-1)
+        guard h >= minimumSize, w >= minimumSize else {
+            throw MetricError.invalidArgument("\(name) needs images of at least \(minimumSize) x \(minimumSize) pixels, got \(h) x \(w)")
+        }
+        func scaled(_ t: Tensor) throws -> Tensor {
+            let x = test.rank == 2 ? try t.unsqueeze(0) : t
+            return try (x.to(.float64).clamp(min: .double(0), max: .double(1)) * 255).unsqueeze(1).contiguous()
+        }
+        return (try scaled(test), try scaled(reference))
+    }
+
+    /// A normalized 2-D Gaussian kernel (1, 1, k, k), as piq's gaussian_filter.
+    static func gaussianKernel(_ size: Int, sigma: Double) throws -> Tensor {
+        let c = (0..<size).map { Double($0) - Double(size - 1) / 2 }
+        var k = [Double]()
+        for a in c { for b in c { k.append(Foundation.exp(-(a * a + b * b) / (2 * sigma * sigma))) } }
+        let s = k.reduce(0, +)
+        return try Tensor(k.map { $0 / s }, shape: [1, 1, size, size])
+    }
+
+    // MARK: VIFp
+
+    /// Visual information fidelity in the pixel domain (Sheikh & Bovik 2006; piq's vif_p):
+    /// four scales of Gaussian windows (17, 9, 5, 3 pixels, sigma = size / 5), visual noise
+    /// variance `sigmaNSq`.
+    public static func vifp(_ test: Tensor, _ reference: Tensor, sigmaNSq: Double = 2) throws -> [Double] {
+        var (x, y) = try prepare(test, reference, minimumSize: Metric.vifp.minimumSize, name: "VIFp")
+        let eps = 1e-8
+        var num = try Tensor.zeros([x.size(0)], dtype: .float64)
+        var den = try Tensor.zeros([x.size(0)], dtype: .float64)
+        for scale in 0..<4 {
+            let size = 1 << (4 - scale) + 1
+            let kernel = try gaussianKernel(size, sigma: Double(size) / 5)
+            if scale > 0 {
+                // Valid filtering then every second pixel: a stride-2 convolution.
+                x = try x.conv2d(kernel, stride: [2])
+                y = try y.conv2d(kernel, stride: [2])
+            }
+            let mx = try x.conv2d(kernel), my = try y.conv2d(kernel)
+            let sxx = try (x * x).conv2d(kernel) - mx * mx
+            let syy = try (y * y).conv2d(kernel) - my * my
+            let sxy = try (x * y).conv2d(kernel) - mx * my
+            let vx = try sxx.relu(), vy = try syy.relu()
+            let zero = try Tensor.zeros(like: vx)
+            var g = try sxy / (vy + eps)
+            var sv = try vx - g * sxy
+            let yOK = try vy.ge(eps), xOK = try vx.ge(eps)
+            g = try Tensor.where(yOK, g, zero)
+            sv = try Tensor.where(yOK, sv, vx)
+            let vyKept = try Tensor.where(yOK, vy, zero)
+            g = try Tensor.where(xOK, g, zero)
+            sv = try Tensor.where(xOK, sv, zero)
+            sv = try Tensor.where(g.ge(0), sv, vx)
+            g = try g.relu()
+            sv = try sv.clamp(min: .double(eps))
+            num = try num + ((g * g * vyKept) / (sv + sigmaNSq) + 1).log10().sum(dims: [1, 2, 3])
+            den = try den + (vyKept / sigmaNSq + 1).log10().sum(dims: [1, 2, 3])
+        }
+        return try ((num + eps) / (den + eps)).toArray(Double.self)
+    }
+
+    // MARK: HaarPSI
+
+    /// The Haar wavelet-based perceptual similarity index (Reisenhofer et al. 2018; piq's
+    /// haarpsi): 2x2 average pooling, Haar filters at 3 scales, C = 30, alpha = 4.2.
+    public static func haarpsi(_ test: Tensor, _ reference: Tensor, scales: Int = 3, c: Double = 30, alpha: Double = 4.2) throws -> [Double] {
+        var (x, y) = try prepare(test, reference, minimumSize: 1 << (scales + 1), name: "HaarPSI")
+        // Subsampling: zero-pad odd sides at the end, then 2x2 means.
+        let odd = Swift.max(x.size(2) % 2, x.size(3) % 2)
+        x = try x.pad([0, odd, 0, odd]).avgPool2d(kernelSize: [2, 2], stride: [2, 2])
+        y = try y.pad([0, odd, 0, odd]).avgPool2d(kernelSize: [2, 2], stride: [2, 2])
+        var cx: [Tensor] = [], cy: [Tensor] = []
+        for scale in 0..<scales {
+            let k = 1 << (scale + 1)
+            // Rows: +1/k in the upper half, -1/k in the lower half; and its transpose.
+            var h = [Double](repeating: 1 / Double(k), count: k * k)
+            for i in (k / 2 * k)..<(k * k) { h[i] = -h[i] }
+            let horizontal = try Tensor(h, shape: [1, 1, k, k])
+            let kernels = try Tensor.cat([horizontal, horizontal.transpose(2, 3)], dim: 0)
+            let pad = [k / 2 - 1, k / 2, k / 2 - 1, k / 2]
+            cx.append(try x.pad(pad).conv2d(kernels))
+            cy.append(try y.pad(pad).conv2d(kernels))
+        }
+        let ax = try Tensor.cat(cx, dim: 1).abs(), ay = try Tensor.cat(cy, dim: 1).abs()  // N, 2 scales, H, W
+        let coarse = 2 * (scales - 1)
+        let weights = try ax.narrow(1, start: coarse, length: 2).maximum(ay.narrow(1, start: coarse, length: 2))
+        var maps: [Tensor] = []
+        for orientation in 0..<2 {
+            let index = try Tensor([Int64(orientation), Int64(orientation + 2)])
+            let mx = try ax.indexSelect(1, index), my = try ay.indexSelect(1, index)
+            let sim = try (mx * my * 2 + c) / (mx * mx + my * my + c)
+            maps.append(try sim.sum(dims: [1], keepdim: true) / 2)
+        }
+        let sim = try Tensor.cat(maps, dim: 1)
+        let eps = Double.ulpOfOne
+        let score = try ((sim * alpha).sigmoid() * weights).sum(dims: [1, 2, 3]) + eps
+        let total = try weights.sum(dims: [1, 2, 3]) + eps
+        let s = try score / total
+        return try ((s / (1 - s)).log() / alpha).pow(2).toArray(Double.self)
+    }
+}
+
+// MARK: FSIM
+
+extension Perceptual {
+    /// The feature similarity index (Zhang et al. 2011; piq's fsim on grey images): phase
+    /// congruency from log-Gabor filters (4 scales, 4 orientations, shortest wavelength 6, scale
+    /// factor 2, sigma_f 0.55, angular spread 1.2, noise threshold k = 2) and Scharr gradient
+    /// magnitudes, after averaging by round(min(H, W) / 256) pixels.
+    public static func fsim(_ test: Tensor, _ reference: Tensor, scales: Int = 4, orientations: Int = 4, minLength: Double = 6,
+                            mult: Double = 2, sigmaF: Double = 0.55, deltaTheta: Double = 1.2, k: Double = 2) throws -> [Double] {
+        var (x, y) = try prepare(test, reference, minimumSize: Metric.fsim.minimumSize, name: "FSIM")
+        let pool = Swift.max(1, Int((Double(Swift.min(x.size(2), x.size(3))) / 256).rounded(.toNearestOrEven)))
+        if pool > 1 {
+            x = try x.avgPool2d(kernelSize: [pool, pool])
+            y = try y.avgPool2d(kernelSize: [pool, pool])
+        }
+        let filters = try logGaborFilters(h: x.size(2), w: x.size(3), scales: scales, orientations: orientations, minLength: minLength,
+                                          mult: mult, sigmaF: sigmaF, deltaTheta: deltaTheta)
+        let pcx = try phaseCongruency(x, filters: filters, scales: scales, orientations: orientations, k: k)
+        let pcy = try phaseCongruency(y, filters: filters, scales: scales, orientations: orientations, k: k)
+        let scharr = try Tensor([-3.0, 0, 3, -10, 0, 10, -3, 0, 3], shape: [1, 1, 3, 3]) / 16
+        let kernels = try Tensor.cat([scharr, scharr.transpose(2, 3)], dim: 0)
+        func gradient(_ t: Tensor) throws -> Tensor { try t.conv2d(kernels, padding: [1]).pow(2).sum(dims: [1], keepdim: true).sqrt() }
+        let gx = try gradient(x), gy = try gradient(y)
+        func similarity(_ a: Tensor, _ b: Tensor, _ c: Double) throws -> Tensor { try (a * b * 2 + c) / (a * a + b * b + c) }
+        let pcMax = try pcx.maximum(pcy)
+        let score = try similarity(gx, gy, 160) * similarity(pcx, pcy, 0.85) * pcMax
+        return try (score.sum(dims: [1, 2, 3]) / pcMax.sum(dims: [1, 2, 3])).toArray(Double.self)
+    }
+
+    /// (1, orientations x scales, H, W) frequency-domain filters, index o * scales + s, laid out
+    /// as an unshifted FFT (zero frequency at [0, 0]), with piq's grid and low-pass.
+    static func logGaborFilters(h: Int, w: Int, scales: Int, orientations: Int, minLength: Double, mult: Double, sigmaF: Double,
+                                deltaTheta: Double) throws -> Tensor {
+        func axis(_ n: Int) -> [Double] {
+            // piq's get_meshgrid: centred, divided by n - 1 (odd n) or n (even n); then ifftshift.
+            let centred: [Double] = (0..<n).map { (i: Int) -> Double in
+                n % 2 == 1 ? (Double(i) - Double(n - 1) / 2) / Double(n - 1) : (Double(i) - Double(n / 2)) / Double(n)
+            }
+            return (0..<n).map { centred[($0 + n / 2) % n] }
+        }
+        let gx = axis(h), gy = axis(w)
+        let thetaSigma = Double.pi / (Double(orientations) * deltaTheta)
+        let logSigma = 2 * Foundation.log(sigmaF) * Foundation.log(sigmaF)
+        var values = [Double](repeating: 0, count: orientations * scales * h * w)
+        for i in 0..<h {
+            for j in 0..<w {
+                let (fx, fy) = (gx[i], gy[j])
+                let r = Foundation.sqrt(fx * fx + fy * fy)
+                let theta = Foundation.atan2(-fy, fx)
+                let lowPass = 1 / (1 + Foundation.pow(r / 0.45, 30))
+                let radius = i == 0 && j == 0 ? 1 : r
+                for o in 0..<orientations {
+                    let angle = Double(o) * Double.pi / Double(orientations)
+                    let ds = Foundation.sin(theta) * Foundation.cos(angle) - Foundation.cos(theta) * Foundation.sin(angle)
+                    let dc = Foundation.cos(theta) * Foundation.cos(angle) + Foundation.sin(theta) * Foundation.sin(angle)
+                    let dtheta = Swift.abs(Foundation.atan2(ds, dc))
+                    let spread = Foundation.exp(-dtheta * dtheta / (2 * thetaSigma * thetaSigma))
+                    for s in 0..<scales {
+                        let omega = 1 / (minLength * Foundation.pow(mult, Double(s)))
+                        let l = Foundation.log(radius / omega)
+                        let gabor = i == 0 && j == 0 ? 0 : Foundation.exp(-l * l / logSigma) * lowPass
+                        values[((o * scales + s) * h + i) * w + j] = spread * gabor
+                    }
+                }
+            }
+        }
+        return try Tensor(values, shape: [1, orientations * scales, h, w])
+    }
+
+    /// Phase congruency (Kovesi's, as piq computes it), (N, 1, H, W).
+    static func phaseCongruency(_ x: Tensor, filters: Tensor, scales: Int, orientations: Int, k: Double) throws -> Tensor {
+        let eps = Double.ulpOfOne
+        let (n, h, w) = (x.size(0), x.size(2), x.size(3))
+        let eo = try (x.fftn(dims: [2, 3]) * filters).ifftn(dims: [2, 3]).viewAsReal().reshape([n, orientations, scales, h, w, 2])
+        let even = try eo.select(5, 0), odd = try eo.select(5, 1)
+        let an = try (even * even + odd * odd).sqrt()
+        let f5 = try filters.reshape([1, orientations, scales, h, w])
+        let emN = try f5.narrow(2, start: 0, length: 1).pow(2).sum(dims: [3, 4], keepdim: true)
+        let sumE = try even.sum(dims: [2], keepdim: true), sumO = try odd.sum(dims: [2], keepdim: true)
+        let xEnergy = try (sumE * sumE + sumO * sumO).sqrt() + eps
+        let meanE = try sumE / xEnergy, meanO = try sumO / xEnergy
+        var energy = try (even * meanE + odd * meanO - (even * meanO - odd * meanE).abs()).sum(dims: [2], keepdim: true)
+        let first = try an.narrow(2, start: 0, length: 1).reshape([n, orientations, 1, 1, h * w])
+        let median = try (first * first).quantile(0.5, dim: -1, keepdim: true, interpolation: .lower)
+        let noisePower = try (median / -Foundation.log(0.5)) / emN
+        let spatial = try filters.ifftn(dims: [2, 3]).real().reshape([1, orientations, scales, h, w]) * Foundation.sqrt(Double(h * w))
+        let sumAn2 = try spatial.pow(2).sum(dims: [2, 3, 4], keepdim: true)
+        var sumAiAj = try Tensor.zeros([1, orientations, 1, 1, 1], dtype: .float64)
+        for s in 0..<(scales - 1) {
+            let products = try spatial.narrow(2, start: s, length: 1) * spatial.narrow(2, start: s + 1, length: scales - s - 1)
+            sumAiAj = try sumAiAj + products.sum(dims: [2, 3, 4], keepdim: true)
+        }
+        let noiseEnergy2 = try noisePower * sumAn2 * 2 + noisePower * sumAiAj * 4
+        let tau = try (noiseEnergy2 / 2).sqrt()
+        let threshold = try (tau * Foundation.sqrt(Double.pi / 2) + (tau * tau * (2 - Double.pi / 2)).sqrt() * k) / 1.7
+        energy = try (energy - threshold).relu()
+        let energyAll = try energy.sum(dims: [1, 2]) + eps
+        let anAll = try an.sum(dims: [1, 2]) + eps
+        return try (energyAll / anAll).unsqueeze(1)
+    }
+}
