@@ -9,13 +9,13 @@ import Torch
 public enum Perceptual {
     /// The four metrics by name.
     public enum Metric: String, CaseIterable, Sendable {
-        case vifp, haarpsi, fsim
+        case vifp, haarpsi, fsim, vsi
         /// The smallest image side the metric accepts.
         public var minimumSize: Int {
             switch self {
             case .vifp: 41
             case .haarpsi: 16
-            case .fsim: 7
+            case .fsim, .vsi: 7
             }
         }
     }
@@ -25,6 +25,7 @@ public enum Perceptual {
         case .vifp: try vifp(test, reference)
         case .haarpsi: try haarpsi(test, reference)
         case .fsim: try fsim(test, reference)
+        case .vsi: try vsi(test, reference)
         }
     }
 
@@ -237,5 +238,90 @@ extension Perceptual {
         let energyAll = try energy.sum(dims: [1, 2]) + eps
         let anAll = try an.sum(dims: [1, 2]) + eps
         return try (energyAll / anAll).unsqueeze(1)
+    }
+}
+
+// MARK: VSI
+
+extension Perceptual {
+    /// The visual saliency-induced index (Zhang et al. 2014; piq's vsi), for grey images copied
+    /// to three channels as piq does: SDSP saliency, Scharr gradients of the L channel and the
+    /// chromatic M and N channels (constant multiples of the grey level here).
+    public static func vsi(_ test: Tensor, _ reference: Tensor, c1: Double = 1.27, c2: Double = 386, c3: Double = 130,
+                           alpha: Double = 0.4, beta: Double = 0.02) throws -> [Double] {
+        let (x, y) = try prepare(test, reference, minimumSize: Metric.vsi.minimumSize, name: "VSI")
+        var vx = try sdsp(x), vy = try sdsp(y)
+        // RGB (v, v, v) to LMN: L = 0.96 v, M = -0.01 v, N = -0.09 v.
+        var lx = try x * 0.96, ly = try y * 0.96
+        var mx = try x * (0.30 + 0.04 - 0.35), my = try y * (0.30 + 0.04 - 0.35)
+        var nx = try x * (0.34 - 0.6 + 0.17), ny = try y * (0.34 - 0.6 + 0.17)
+        let k = Swift.max(1, Int((Double(Swift.min(x.size(2), x.size(3))) / 256).rounded(.toNearestOrEven)))
+        if k > 1 {
+            let pad = [k / 2, (k - 1) / 2, k / 2, (k - 1) / 2]
+            func pool(_ t: Tensor) throws -> Tensor {
+                try (k / 2 > 0 ? t.pad(pad, mode: .replicate) : t).avgPool2d(kernelSize: [k, k])
+            }
+            (vx, vy, lx, ly) = (try pool(vx), try pool(vy), try pool(lx), try pool(ly))
+            (mx, my, nx, ny) = (try pool(mx), try pool(my), try pool(nx), try pool(ny))
+        }
+        let scharr = try Tensor([-3.0, 0, 3, -10, 0, 10, -3, 0, 3], shape: [1, 1, 3, 3]) / 16
+        let kernels = try Tensor.cat([scharr, scharr.transpose(2, 3)], dim: 0)
+        func gradient(_ t: Tensor) throws -> Tensor { try t.conv2d(kernels, padding: [1]).pow(2).sum(dims: [1], keepdim: true).sqrt() }
+        func similarity(_ a: Tensor, _ b: Tensor, _ c: Double) throws -> Tensor { try (a * b * 2 + c) / (a * a + b * b + c) }
+        let sVS = try similarity(vx, vy, c1)
+        let sGM = try similarity(gradient(lx), gradient(ly), c2)
+        let sC = try similarity(mx, my, c3) * similarity(nx, ny, c3)
+        // The real part of sC^beta: |sC|^beta cos(beta * arg(sC)).
+        let argument = try Tensor.where(sC.lt(0), Tensor.full([], .double(Double.pi), dtype: .float64), Tensor.zeros([], dtype: .float64))
+        let sCPow = try sC.abs().pow(.double(beta)) * (argument * beta).cos()
+        let s = try sVS * sGM.pow(.double(alpha)) * sCPow
+        let vsMax = try vx.maximum(vy)
+        let eps = Double.ulpOfOne
+        return try ((((s * vsMax).sum(dims: [1, 2, 3]) + eps) / (vsMax.sum(dims: [1, 2, 3]) + eps))).toArray(Double.self)
+    }
+
+    /// SDSP visual saliency (Zhang et al. 2013, piq's sdsp) of (N, 1, H, W) grey images in
+    /// [0, 255]: at 256 x 256, a log-Gabor band of the CIELAB image (D50), a central bias and
+    /// a colour prior; back to H x W and min-max normalized.
+    static func sdsp(_ x: Tensor, omega0: Double = 0.021, sigmaF: Double = 1.34, sigmaD: Double = 145, sigmaC: Double = 0.001) throws -> Tensor {
+        let size = 256
+        let small = try x.interpolate(size: [size, size], mode: .bilinear, alignCorners: false) / 255
+        // sRGB (v, v, v) -> XYZ (the rows of the sRGB matrix summed) -> CIELAB with the D50 white.
+        let linear = try Tensor.where(small.le(0.04045), small / 12.92, ((small + 0.055) / 1.055).pow(2.4))
+        let white = [0.9642119944211994, 1, 0.8251882845188288]
+        let rows = [0.4124564 + 0.3575761 + 0.1804375, 0.2126729 + 0.7151522 + 0.0721750, 0.0193339 + 0.1191920 + 0.9503041]
+        func f(_ t: Tensor) throws -> Tensor { try Tensor.where(t.gt(0.008856), t.pow(.double(1.0 / 3)), (t * 903.3 + 16) / 116) }
+        let fx = try f(linear * (rows[0] / white[0])), fy = try f(linear * (rows[1] / white[1])), fz = try f(linear * (rows[2] / white[2]))
+        let lab = try Tensor.cat([fy * 116 - 16, (fx - fy) * 500, (fy - fz) * 200], dim: 1)  // N, 3, 256, 256
+        // The log-Gabor band-pass on piq's 256 x 256 grid, zero frequency at [0, 0].
+        var lg = [Double](repeating: 0, count: size * size)
+        var centralBias = [Double](repeating: 0, count: size * size)
+        for p in 0..<size {
+            for q in 0..<size {
+                // lg is laid out ifftshifted: position p holds grid index (p + n/2) % n.
+                let (i, j) = ((p + size / 2) % size, (q + size / 2) % size)
+                let u = Double(i - size / 2) / Double(size), v = Double(j - size / 2) / Double(size)
+                let r = (u * u + v * v).squareRoot()
+                if r <= 0.5 && r > 0 {
+                    let l = Foundation.log(r / omega0)
+                    lg[p * size + q] = Foundation.exp(-l * l / (2 * sigmaF * sigmaF))
+                }
+                // The central bias on the unshifted grid: coordinates grid * n + 1.
+                let cu = Double(p - size / 2) + 1, cv = Double(q - size / 2) + 1
+                centralBias[p * size + q] = Foundation.exp(-(cu * cu + cv * cv) / (sigmaD * sigmaD))
+            }
+        }
+        let band = try Tensor(lg, shape: [1, 1, size, size])
+        let filtered = try (lab.fftn(dims: [2, 3]) * band).ifftn(dims: [2, 3]).real()
+        let sF = try filtered.pow(2).sum(dims: [1], keepdim: true).sqrt()
+        let sD = try Tensor(centralBias, shape: [1, 1, size, size])
+        let eps = Double.ulpOfOne
+        let lo = try lab.min(dims: [2, 3], keepdim: true), hi = try lab.max(dims: [2, 3], keepdim: true)
+        let normalized = try (lab - lo) / (hi - lo + eps)
+        let chroma = try normalized.narrow(1, start: 1, length: 2).pow(2).sum(dims: [1], keepdim: true)
+        let sC = try 1 - (chroma * (-1 / (sigmaC * sigmaC))).exp()
+        let map = try (sF * sD * sC).interpolate(size: [x.size(2), x.size(3)], mode: .bilinear, alignCorners: true)
+        let mLo = try map.min(dims: [2, 3], keepdim: true), mHi = try map.max(dims: [2, 3], keepdim: true)
+        return try (map - mLo) / (mHi - mLo + eps)
     }
 }
