@@ -128,6 +128,7 @@ struct Train: ParsableCommand {
             guard !train.isEmpty else { throw CLIError("\(manifest): the dataset has no pairs in its train split") }
             return (train, validation + (try load(cfg.data.validationVolumes, seed: cfg.seed &+ 20)))
         }
+        guard !cfg.data.trainVolumes.isEmpty else { throw CLIError("the configuration gives neither data.manifest nor data.trainVolumes") }
         return (try load(cfg.data.trainVolumes, seed: cfg.seed &+ 10), try load(cfg.data.validationVolumes, seed: cfg.seed &+ 20))
     }
 
