@@ -231,7 +231,7 @@ struct Evaluate: ParsableCommand {
             let rr = try range.resolve(region.map { try r.maskedSelect($0) } ?? r)
             let a = sliceAxis
             let others = (0..<3).filter { $0 != a }
-            let varies = try r.amaxOver(others).gt(r.aminOver(others)).toArray(Bool.self)
+            let varies = try r.max(dims: others).gt(r.min(dims: others)).toArray(Bool.self)
             let touched = try region.map { try $0.to(.int64).sum(dims: others).gt(0).toArray(Bool.self) } ?? varies
             let keep = (0..<r.size(a)).filter { varies[$0] && touched[$0] }
             guard !keep.isEmpty else { return .nan }
@@ -257,9 +257,6 @@ struct Evaluate: ParsableCommand {
 }
 
 extension Tensor {
-    /// Max and min over several dims.
-    func amaxOver(_ dims: [Int]) throws -> Tensor { try max(dims: dims) }
-    func aminOver(_ dims: [Int]) throws -> Tensor { try min(dims: dims) }
     /// `axis` first (a view).
     func movedFirst(_ axis: Int) throws -> Tensor { try permute([axis] + (0..<rank).filter { $0 != axis }) }
 }
