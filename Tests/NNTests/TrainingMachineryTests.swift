@@ -51,6 +51,20 @@ private func expectClose(_ a: [Double], _ b: [Double], tol: Double, _ label: Str
         #expect(try Activation(.leakyReLU(0.2))(Tensor([-1.0, 2])).toArray(Double.self) == [-0.2, 2])
     }
 
+    @Test func ssimLossValueAndGradient() throws {
+        let g = try Generator(seed: 9)
+        let y = try Tensor.rand([2, 1, 13, 12], dtype: .float64, generator: g)
+        #expect(abs(try ssimLoss(y, y).item()) < 1e-12)
+        let x = try (y + Tensor.randn(y.shape, dtype: .float64, generator: g) * 0.1).requiresGrad(true)
+        let loss = try ssimLoss(x, y)
+        let value = try loss.item()
+        #expect(value > 0 && value < 1)
+        try loss.backward()
+        let numeric = try numericGradient(x) { v in try withNoGrad { try ssimLoss(v, y).item() } }
+        expectClose(try x.grad!.flatten().toArray(Double.self), numeric, tol: 1e-7, "1 - SSIM")
+        #expect(throws: TorchError.self) { try ssimLoss(Tensor.rand([1, 1, 8, 8]), Tensor.rand([1, 1, 8, 8])) }
+    }
+
     @Test func gradientsMatchFiniteDifferences() throws {
         let g = try Generator(seed: 5)
         let x = try Tensor.randn([1, 2, 5, 4], dtype: .float64, generator: g)

@@ -157,6 +157,14 @@ private let tinyTask = ModelTask(sliceSpacing: 3, targetSpacing: 1, sliceThickne
         #expect(try StackBuilder.dihedralTransform(x, axis: 2, index: 4, squarePixels: false).equal(x))
     }
 
+    @Test func theSSIMLossIsOneMinusScikitImageSSIM() throws {
+        // NN's differentiable 1 - SSIM against Imaging's SSIM (checked against scikit-image).
+        let y = try Tensor.rand([3, 1, 20, 17], dtype: .float64, generator: Generator(seed: 2))
+        let x = try (y * 0.8 + Tensor.rand(y.shape, dtype: .float64, generator: Generator(seed: 3)) * 0.2)
+        let expected = try SSIM(precision: .float64).compare(x.squeeze(1), y.squeeze(1), dims: 2, dataRange: .value(1)).mean
+        #expect(abs(try Loss.ssim(x, y).item() - (1 - expected)) < 1e-10)
+    }
+
     @Test func configurationsTakeDefaultsAndRefuseUnknownFields() throws {
         let minimal = try JSONDecoder().decode(TrainConfig.self, from: Data(#"{"steps": 7, "data": {"sampling": "slices"}}"#.utf8))
         var expected = TrainConfig(steps: 7)
