@@ -236,7 +236,7 @@ struct Evaluate: ParsableCommand {
             let keep = (0..<r.size(a)).filter { varies[$0] && touched[$0] }
             guard !keep.isEmpty else { return .nan }
             let index = try Tensor(keep.map(Int64.init))
-            let xs = try ((t.indexSelect(a, index) - lo) / rr).movedFirst(a), ys = try ((r.indexSelect(a, index) - lo) / rr).movedFirst(a)
+            let xs = try ((t.indexSelect(a, index) - lo) / rr).movedAxisFirst(a), ys = try ((r.indexSelect(a, index) - lo) / rr).movedAxisFirst(a)
             var scores: [Double] = []
             for start in stride(from: 0, to: keep.count, by: 8) {
                 let n = Swift.min(8, keep.count - start)
@@ -254,11 +254,6 @@ struct Evaluate: ParsableCommand {
     func format(_ x: Double) -> String { x.isFinite ? String(format: Swift.abs(x) >= 100 ? "%.2f" : "%.4f", x) : (x.isNaN ? "nan" : "inf") }
     /// A CSV field (RFC 4180 quoting).
     func quote(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-}
-
-extension Tensor {
-    /// `axis` first (a view).
-    func movedFirst(_ axis: Int) throws -> Tensor { try permute([axis] + (0..<rank).filter { $0 != axis }) }
 }
 
 /// The CSV of `upres evaluate --subjects`: a header with 'subject' and 'reference', optional

@@ -2,14 +2,20 @@ import Foundation
 import Testing
 
 @Suite struct EvaluateCommandTests {
-    @Test func comparesTestsSideBySide() throws {
-        let dir = try scratch()
+    /// Colin 27 made 6 mm thick, then back on its grid by cubic and by nearest interpolation.
+    func interpolatedThickSlices(in dir: URL) throws -> (cubic: String, nearest: String) {
         let thick = dir.appendingPathComponent("thick.nii.gz").path
         let cubic = dir.appendingPathComponent("cubic.nii.gz").path
         let nearest = dir.appendingPathComponent("nearest.nii.gz").path
         #expect(try runUpres(["resample", colin, thick, "--spacing", "1", "1", "6"]).status == 0)
         #expect(try runUpres(["resample", thick, cubic, "--like", colin, "--interp", "cubic"]).status == 0)
         #expect(try runUpres(["resample", thick, nearest, "--like", colin, "--interp", "nearest"]).status == 0)
+        return (cubic, nearest)
+    }
+
+    @Test func comparesTestsSideBySide() throws {
+        let dir = try scratch()
+        let (cubic, nearest) = try interpolatedThickSlices(in: dir)
         let j = try runUpres(["evaluate", "--reference", colin, "--test", cubic, "--test", nearest, "--metrics", "psnr", "ssim", "mae", "--json"])
         #expect(j.status == 0, "\(j.stderr)")
         let list = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [[String: Any]])
@@ -42,12 +48,7 @@ import Testing
 
     @Test func manySubjectsGiveRowsAndMeanAndSD() throws {
         let dir = try scratch()
-        let thick = dir.appendingPathComponent("thick.nii.gz").path
-        let cubic = dir.appendingPathComponent("cubic.nii.gz").path
-        let nearest = dir.appendingPathComponent("nearest.nii.gz").path
-        #expect(try runUpres(["resample", colin, thick, "--spacing", "1", "1", "6"]).status == 0)
-        #expect(try runUpres(["resample", thick, cubic, "--like", colin, "--interp", "cubic"]).status == 0)
-        #expect(try runUpres(["resample", thick, nearest, "--like", colin, "--interp", "nearest"]).status == 0)
+        let (cubic, nearest) = try interpolatedThickSlices(in: dir)
         // Two subjects whose tests A and B swap: the means agree, the SDs are the same and non-zero.
         let list = dir.appendingPathComponent("subjects.csv")
         try "subject,reference,A,B\nsub-01,\(colin),cubic.nii.gz,nearest.nii.gz\nsub-02,\(colin),nearest.nii.gz,cubic.nii.gz\n"

@@ -57,6 +57,29 @@ public enum Perceptual {
         return try Tensor(k.map { $0 / s }, shape: [1, 1, size, size])
     }
 
+    /// piq's similarity_map: (2 a b + c) / (a^2 + b^2 + c).
+    static func similarity(_ a: Tensor, _ b: Tensor, _ c: Double) throws -> Tensor { try (a * b * 2 + c) / (a * a + b * b + c) }
+
+    /// Gradient magnitude with piq's normalized 3 x 3 Scharr kernels (zero padding), (N, 1, H, W).
+    static func scharrGradient(_ t: Tensor) throws -> Tensor {
+        let scharr = try Tensor([-3.0, 0, 3, -10, 0, 10, -3, 0, 3], shape: [1, 1, 3, 3]) / 16
+        let kernels = try Tensor.cat([scharr, scharr.transpose(2, 3)], dim: 0)
+        return try t.conv2d(kernels, padding: [1]).pow(2).sum(dims: [1], keepdim: true).sqrt()
+    }
+
+    /// piq's frequency grid (get_meshgrid): (H, W) tensors u (varying along rows) and v, centred,
+    /// divided by n - 1 for odd n and n for even n; ifftshifted when `shifted` (zero frequency
+    /// at [0, 0]).
+    static func frequencyGrid(h: Int, w: Int, shifted: Bool) throws -> (u: Tensor, v: Tensor) {
+        func axis(_ n: Int) throws -> Tensor {
+            let a = try Tensor.arange(0, .int(Int64(n)), dtype: .float64)
+            let centred = n % 2 == 1 ? try (a - Double(n - 1) / 2) / Double(n - 1) : try (a - Double(n / 2)) / Double(n)
+            return shifted ? try centred.ifftshift() : centred
+        }
+        let g = try Tensor.meshgrid([axis(h), axis(w)])
+        return (g[0], g[1])
+    }
+
     // MARK: VIFp
 
     /// Visual information fidelity in the pixel domain (Sheikh & Bovik 2006; piq's vif_p):
@@ -127,8 +150,7 @@ public enum Perceptual {
         for orientation in 0..<2 {
             let index = try Tensor([Int64(orientation), Int64(orientation + 2)])
             let mx = try ax.indexSelect(1, index), my = try ay.indexSelect(1, index)
-            let sim = try (mx * my * 2 + c) / (mx * mx + my * my + c)
-            maps.append(try sim.sum(dims: [1], keepdim: true) / 2)
+            maps.append(try similarity(mx, my, c).sum(dims: [1], keepdim: true) / 2)
         }
         let sim = try Tensor.cat(maps, dim: 1)
         let eps = Double.ulpOfOne
@@ -158,11 +180,7 @@ extension Perceptual {
                                           mult: mult, sigmaF: sigmaF, deltaTheta: deltaTheta)
         let pcx = try phaseCongruency(x, filters: filters, scales: scales, orientations: orientations, k: k)
         let pcy = try phaseCongruency(y, filters: filters, scales: scales, orientations: orientations, k: k)
-        let scharr = try Tensor([-3.0, 0, 3, -10, 0, 10, -3, 0, 3], shape: [1, 1, 3, 3]) / 16
-        let kernels = try Tensor.cat([scharr, scharr.transpose(2, 3)], dim: 0)
-        func gradient(_ t: Tensor) throws -> Tensor { try t.conv2d(kernels, padding: [1]).pow(2).sum(dims: [1], keepdim: true).sqrt() }
-        let gx = try gradient(x), gy = try gradient(y)
-        func similarity(_ a: Tensor, _ b: Tensor, _ c: Double) throws -> Tensor { try (a * b * 2 + c) / (a * a + b * b + c) }
+        let gx = try scharrGradient(x), gy = try scharrGradient(y)
         let pcMax = try pcx.maximum(pcy)
         let score = try similarity(gx, gy, 160) * similarity(pcx, pcy, 0.85) * pcMax
         return try (score.sum(dims: [1, 2, 3]) / pcMax.sum(dims: [1, 2, 3])).toArray(Double.self)
@@ -172,40 +190,31 @@ extension Perceptual {
     /// as an unshifted FFT (zero frequency at [0, 0]), with piq's grid and low-pass.
     static func logGaborFilters(h: Int, w: Int, scales: Int, orientations: Int, minLength: Double, mult: Double, sigmaF: Double,
                                 deltaTheta: Double) throws -> Tensor {
-        func axis(_ n: Int) -> [Double] {
-            // piq's get_meshgrid: centred, divided by n - 1 (odd n) or n (even n); then ifftshift.
-            let centred: [Double] = (0..<n).map { (i: Int) -> Double in
-                n % 2 == 1 ? (Double(i) - Double(n - 1) / 2) / Double(n - 1) : (Double(i) - Double(n / 2)) / Double(n)
-            }
-            return (0..<n).map { centred[($0 + n / 2) % n] }
-        }
-        let gx = axis(h), gy = axis(w)
-        let thetaSigma = Double.pi / (Double(orientations) * deltaTheta)
+        let (u, v) = try frequencyGrid(h: h, w: w, shifted: true)
+        let radius = try (u * u + v * v).sqrt()
+        let theta = try (-v).atan2(u)
+        let lowPass = try 1 / ((radius / 0.45).pow(.double(30)) + 1)
+        // The zero frequency gets radius 1 (no log of 0) and a zero band-pass response.
+        let dc = try radius.eq(0)
+        let safeRadius = try radius.maskedFill(dc, .double(1))
         let logSigma = 2 * Foundation.log(sigmaF) * Foundation.log(sigmaF)
-        var values = [Double](repeating: 0, count: orientations * scales * h * w)
-        for i in 0..<h {
-            for j in 0..<w {
-                let (fx, fy) = (gx[i], gy[j])
-                let r = Foundation.sqrt(fx * fx + fy * fy)
-                let theta = Foundation.atan2(-fy, fx)
-                let lowPass = 1 / (1 + Foundation.pow(r / 0.45, 30))
-                let radius = i == 0 && j == 0 ? 1 : r
-                for o in 0..<orientations {
-                    let angle = Double(o) * Double.pi / Double(orientations)
-                    let ds = Foundation.sin(theta) * Foundation.cos(angle) - Foundation.cos(theta) * Foundation.sin(angle)
-                    let dc = Foundation.cos(theta) * Foundation.cos(angle) + Foundation.sin(theta) * Foundation.sin(angle)
-                    let dtheta = Swift.abs(Foundation.atan2(ds, dc))
-                    let spread = Foundation.exp(-dtheta * dtheta / (2 * thetaSigma * thetaSigma))
-                    for s in 0..<scales {
-                        let omega = 1 / (minLength * Foundation.pow(mult, Double(s)))
-                        let l = Foundation.log(radius / omega)
-                        let gabor = i == 0 && j == 0 ? 0 : Foundation.exp(-l * l / logSigma) * lowPass
-                        values[((o * scales + s) * h + i) * w + j] = spread * gabor
-                    }
-                }
+        let thetaSigma = Double.pi / (Double(orientations) * deltaTheta)
+        let (sinT, cosT) = (try theta.sin(), try theta.cos())
+        var bank: [Tensor] = []
+        for o in 0..<orientations {
+            let angle = Double(o) * Double.pi / Double(orientations)
+            let ds = try sinT * Foundation.cos(angle) - cosT * Foundation.sin(angle)
+            let dcos = try cosT * Foundation.cos(angle) + sinT * Foundation.sin(angle)
+            let dtheta = try ds.atan2(dcos).abs()
+            let spread = try (dtheta * dtheta * (-1 / (2 * thetaSigma * thetaSigma))).exp()
+            for s in 0..<scales {
+                let omega = 1 / (minLength * Foundation.pow(mult, Double(s)))
+                let l = try (safeRadius / omega).log()
+                let gabor = try ((l * l * (-1 / logSigma)).exp() * lowPass).maskedFill(dc, .double(0))
+                bank.append(try spread * gabor)
             }
         }
-        return try Tensor(values, shape: [1, orientations * scales, h, w])
+        return try Tensor.stack(bank).unsqueeze(0)
     }
 
     /// Phase congruency (Kovesi's, as piq computes it), (N, 1, H, W).
@@ -264,12 +273,8 @@ extension Perceptual {
             (vx, vy, lx, ly) = (try pool(vx), try pool(vy), try pool(lx), try pool(ly))
             (mx, my, nx, ny) = (try pool(mx), try pool(my), try pool(nx), try pool(ny))
         }
-        let scharr = try Tensor([-3.0, 0, 3, -10, 0, 10, -3, 0, 3], shape: [1, 1, 3, 3]) / 16
-        let kernels = try Tensor.cat([scharr, scharr.transpose(2, 3)], dim: 0)
-        func gradient(_ t: Tensor) throws -> Tensor { try t.conv2d(kernels, padding: [1]).pow(2).sum(dims: [1], keepdim: true).sqrt() }
-        func similarity(_ a: Tensor, _ b: Tensor, _ c: Double) throws -> Tensor { try (a * b * 2 + c) / (a * a + b * b + c) }
         let sVS = try similarity(vx, vy, c1)
-        let sGM = try similarity(gradient(lx), gradient(ly), c2)
+        let sGM = try similarity(scharrGradient(lx), scharrGradient(ly), c2)
         let sC = try similarity(mx, my, c3) * similarity(nx, ny, c3)
         // The real part of sC^beta: |sC|^beta cos(beta * arg(sC)).
         let argument = try Tensor.where(sC.lt(0), Tensor.full([], .double(Double.pi), dtype: .float64), Tensor.zeros([], dtype: .float64))
@@ -293,28 +298,18 @@ extension Perceptual {
         func f(_ t: Tensor) throws -> Tensor { try Tensor.where(t.gt(0.008856), t.pow(.double(1.0 / 3)), (t * 903.3 + 16) / 116) }
         let fx = try f(linear * (rows[0] / white[0])), fy = try f(linear * (rows[1] / white[1])), fz = try f(linear * (rows[2] / white[2]))
         let lab = try Tensor.cat([fy * 116 - 16, (fx - fy) * 500, (fy - fz) * 200], dim: 1)  // N, 3, 256, 256
-        // The log-Gabor band-pass on piq's 256 x 256 grid, zero frequency at [0, 0].
-        var lg = [Double](repeating: 0, count: size * size)
-        var centralBias = [Double](repeating: 0, count: size * size)
-        for p in 0..<size {
-            for q in 0..<size {
-                // lg is laid out ifftshifted: position p holds grid index (p + n/2) % n.
-                let (i, j) = ((p + size / 2) % size, (q + size / 2) % size)
-                let u = Double(i - size / 2) / Double(size), v = Double(j - size / 2) / Double(size)
-                let r = (u * u + v * v).squareRoot()
-                if r <= 0.5 && r > 0 {
-                    let l = Foundation.log(r / omega0)
-                    lg[p * size + q] = Foundation.exp(-l * l / (2 * sigmaF * sigmaF))
-                }
-                // The central bias on the unshifted grid: coordinates grid * n + 1.
-                let cu = Double(p - size / 2) + 1, cv = Double(q - size / 2) + 1
-                centralBias[p * size + q] = Foundation.exp(-(cu * cu + cv * cv) / (sigmaD * sigmaD))
-            }
-        }
-        let band = try Tensor(lg, shape: [1, 1, size, size])
+        // The log-Gabor band-pass on piq's 256 x 256 grid (zero frequency at [0, 0], nothing
+        // beyond radius 0.5), and the central bias on the unshifted grid (coordinates grid n + 1).
+        let (u, v) = try frequencyGrid(h: size, w: size, shifted: true)
+        let r = try (u * u + v * v).sqrt()
+        let outside = try r.gt(0.5).logicalOr(r.eq(0))
+        let l = try (r.maskedFill(outside, .double(1)) / omega0).log()
+        let band = try (l * l * (-1 / (2 * sigmaF * sigmaF))).exp().maskedFill(outside, .double(0)).reshape([1, 1, size, size])
+        let (cu, cv) = try frequencyGrid(h: size, w: size, shifted: false)
+        let du = try cu * Double(size) + 1, dv = try cv * Double(size) + 1
+        let sD = try ((du * du + dv * dv) * (-1 / (sigmaD * sigmaD))).exp().reshape([1, 1, size, size])
         let filtered = try (lab.fftn(dims: [2, 3]) * band).ifftn(dims: [2, 3]).real()
         let sF = try filtered.pow(2).sum(dims: [1], keepdim: true).sqrt()
-        let sD = try Tensor(centralBias, shape: [1, 1, size, size])
         let eps = Double.ulpOfOne
         let lo = try lab.min(dims: [2, 3], keepdim: true), hi = try lab.max(dims: [2, 3], keepdim: true)
         let normalized = try (lab - lo) / (hi - lo + eps)

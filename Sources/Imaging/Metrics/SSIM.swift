@@ -131,7 +131,7 @@ public struct SSIM: Sendable {
 
 extension Tensor {
     /// Moves `axis` to the front (a view).
-    func movedAxisFirst(_ axis: Int) throws -> Tensor {
+    public func movedAxisFirst(_ axis: Int) throws -> Tensor {
         let a = axis < 0 ? axis + rank : axis
         var order = [a]
         for d in 0..<rank where d != a { order.append(d) }

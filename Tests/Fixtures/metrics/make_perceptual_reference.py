@@ -12,20 +12,17 @@ called with data_range 1 on (3, 1, H, W) batches, test first, reference second.
 """
 import json
 
-import nibabel as nib
+import os
+import sys
+
 import numpy as np
 import piq
 import torch
 
-ref = np.asarray(nib.load("data/samples/colin27/colin27_t1_1mm.nii.gz").dataobj, dtype=np.float64)
-test = ref.copy()
-n = ref.shape[2]
-for m in range(n // 2):
-    avg = 0.5 * (ref[:, :, 2 * m] + ref[:, :, 2 * m + 1])
-    test[:, :, 2 * m] = avg
-    test[:, :, 2 * m + 1] = avg
-i, j, k = np.meshgrid(*[np.arange(s, dtype=np.float64) for s in ref.shape], indexing="ij")
-test += 4 * np.sin(0.37 * i) * np.cos(0.23 * j) * np.sin(0.11 * k + 1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_reference import colin_pair  # noqa: E402
+
+ref, test = colin_pair()
 lo, R = ref.min(), ref.max() - ref.min()
 slices = [40, 90, 130]
 
