@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "SuperResolutionTests", dependencies: ["SuperResolution"]),
-        .testTarget(name: "UpresCLITests", dependencies: ["upres", "UpresBench"]),
+        .testTarget(name: "UpresCLITests", dependencies: ["upres", "UpresBench", "Imaging", "Torch"]),
     ],
     cxxLanguageStandard: .cxx17
 )

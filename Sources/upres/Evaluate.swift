@@ -6,48 +6,101 @@ import Torch
 /// `upres evaluate --reference HR --test SR [--test OTHER ...]`: metrics side by side.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare test volumes with a reference: PSNR, SSIM, MAE, MSE, RMSE, NMSE, NRMSE, per label.",
+        abstract: "Compare test volumes with a reference: full-reference, perceptual, no-reference, clinical and segmentation metrics.",
         discussion: """
             Metrics follow scikit-image (PSNR; SSIM with Wang's settings: Gaussian window sigma 1.5, \
-            K1 0.01, K2 0.03; NRMSE). With --mask they are computed over the mask's voxels (SSIM: the \
-            mean of its map there); with --labels, also per label of the label map. Tests on another \
-            grid are refused unless --resample puts them on the reference's grid (linear).
+            K1 0.01, K2 0.03; NRMSE) and piq (VIFp, HaarPSI, FSIM, VSI and BRISQUE, per slice). With \
+            --mask they are computed over the mask's voxels (SSIM: the mean of its map there); with \
+            --labels, also per label of the label map. Tests on another grid are refused unless \
+            --resample puts them on the reference's grid (linear).
+            No-reference measures (brisque, which needs --brisque-model, and the clinical measures \
+            of --tissues) are given for the reference too. --segmentation and --test-segmentation \
+            compare segmentations of the reference and of each test (Dice, Jaccard, TPF, TNF, PPV, \
+            volumes); over many subjects, with the Bland-Altman limits of the volume differences.
+            Many subjects: --subjects LIST.csv, or --dataset manifest.json (from `upres simulate \
+            --dataset`) with --test NAME=TEMPLATE, where the template names each test file with \
+            {subject}, {setting}, {direction} and {lr}.
             """)
 
     @Option(name: .long, help: "The reference (ground-truth) volume.") var reference: String?
-    @Option(name: .long, help: "A volume to evaluate; repeat for several, shown side by side.") var test: [String] = []
+    @Option(name: .long, help: "A volume to evaluate; repeat for several, shown side by side. With --dataset: NAME=TEMPLATE.")
+    var test: [String] = []
     @Option(name: .long, help: "A mask: metrics over its non-zero voxels.") var mask: String?
     @Option(name: .long, help: "A label map: metrics per label as well.") var labels: String?
+    @Option(name: .long, parsing: .upToNextOption, help: "Tissue masks CSF GM WM (three files, in that order): the clinical measures.")
+    var tissues: [String] = []
+    @Option(name: .long, help: "A segmentation (label map) of the reference, to compare with --test-segmentation.")
+    var segmentation: String?
+    @Option(name: .customLong("test-segmentation"), help: "A segmentation of a test, by the same method; one per --test, in the same order.")
+    var testSegmentation: [String] = []
     @Option(name: .long, parsing: .upToNextOption,
-            help: "Metrics among psnr, ssim, ssim2d, mae, mse, rmse, nmse, nrmse, vifp, haarpsi, fsim, vsi (default: all but the perceptual four).")
+            help: "Metrics among \(Evaluate.allMetrics.joined(separator: ", ")) (default: psnr ssim ssim2d mae mse rmse nmse nrmse, plus clinical, segmentation and brisque when their inputs are given).")
     var metrics: [String] = []
-    @Option(name: .customLong("slice-axis"), help: "The voxel axis across which 2-D metrics (ssim2d and the perceptual ones) take slices.")
+    @Option(name: .customLong("slice-axis"), help: "The voxel axis across which 2-D metrics (ssim2d, the perceptual ones, brisque) take slices.")
     var sliceAxis: Int = 2
     @Option(name: .long, help: """
-        Many subjects: a CSV with a header row; columns 'subject' and 'reference', optional 'mask' and         'labels', and one column per test named by its header. Prints per-subject rows and mean +- SD.
+        Many subjects: a CSV with a header row; columns 'subject' and 'reference', optional 'mask', 'labels', \
+        'csf', 'gm', 'wm', 'segmentation' and 'segmentation:TEST', and one column per test named by its header.
         """)
     var subjects: String?
+    @Option(name: .long, help: "Many subjects: a dataset manifest.json from `upres simulate --dataset`; tests given as --test NAME=TEMPLATE.")
+    var dataset: String?
+    @Option(name: .long, help: "With --dataset: the split to evaluate (train, validation or test).")
+    var split: String = "test"
+    @Option(name: .customLong("brisque-model"), help: "A libsvm SVR model file for the BRISQUE score (e.g. the authors' allmodel).")
+    var brisqueModel: String?
+    @Option(name: .customLong("brisque-range"), help: "An svm-scale range file for the BRISQUE features (default: the authors' allrange).")
+    var brisqueRange: String?
+    @Option(name: .customLong("brisque-features"), help: "Write the 36 BRISQUE features of every slice of the reference and tests to this CSV.")
+    var brisqueFeatures: String?
     @Option(name: .long, help: "PSNR/SSIM data range: 'reference' (max - min), 'clipped' (p99 - p1) or a number.")
     var dataRange: String = "reference"
     @Flag(help: "Resample tests on another grid onto the reference's (linear) instead of refusing them.") var resample = false
+    @Flag(help: "Overwrite the --brisque-features file if it exists.") var force = false
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Print CSV.") var csv = false
 
-    static let allMetrics = ["psnr", "ssim", "ssim2d", "mae", "mse", "rmse", "nmse", "nrmse"] + Perceptual.Metric.allCases.map(\.rawValue)
+    static let fullReference = ["psnr", "ssim", "ssim2d", "mae", "mse", "rmse", "nmse", "nrmse"] + Perceptual.Metric.allCases.map(\.rawValue)
+    static let allMetrics = fullReference + ["brisque", "clinical", "segmentation"]
     static let defaultMetrics = ["psnr", "ssim", "ssim2d", "mae", "mse", "rmse", "nmse", "nrmse"]
+    static let clinicalRows = ["cjv", "efc", "fwhm_avg", "fwhm_i", "fwhm_j", "fwhm_k", "wm2max"]
+        + ["csf", "gm", "wm"].flatMap { t in ["mean", "sd", "p5", "p95"].map { "\(t)_\($0)" } } + ["gm/wm", "csf/wm", "csf/(gm+wm)"]
+    static let segmentationRows = ["dice", "jaccard", "tpf", "tnf", "ppv", "volume_ml", "volume_diff_ml", "volume_diff_pct"]
 
     func validate() throws {
+        let many = [subjects != nil, dataset != nil].filter { $0 }.count
+        if many > 1 { throw ValidationError("choose one of --subjects and --dataset") }
         if subjects != nil {
-            guard reference == nil, test.isEmpty, mask == nil, labels == nil else {
-                throw ValidationError("--subjects takes the references, tests, masks and labels from its CSV; drop --reference, --test, --mask and --labels")
+            guard reference == nil, test.isEmpty, mask == nil, labels == nil, tissues.isEmpty, segmentation == nil, testSegmentation.isEmpty else {
+                throw ValidationError("--subjects takes the references, tests, masks, labels, tissues and segmentations from its CSV; drop --reference, --test, --mask, --labels, --tissues and the segmentation options")
             }
+        } else if dataset != nil {
+            guard reference == nil, mask == nil, labels == nil, tissues.isEmpty, segmentation == nil, testSegmentation.isEmpty else {
+                throw ValidationError("--dataset takes each subject's reference and mask from the manifest; give only --test NAME=TEMPLATE")
+            }
+            guard DatasetManifest.Split(rawValue: split) != nil else { throw ValidationError("--split \(split): expected train, validation or test") }
+            guard !test.isEmpty else { throw ValidationError("--dataset needs at least one --test NAME=TEMPLATE") }
         } else {
-            guard reference != nil else { throw ValidationError("give --reference (or --subjects LIST.csv)") }
+            guard reference != nil else { throw ValidationError("give --reference (or --subjects LIST.csv, or --dataset manifest.json)") }
             guard !test.isEmpty else { throw ValidationError("give at least one --test volume") }
+            guard tissues.isEmpty || tissues.count == 3 else {
+                throw ValidationError("--tissues takes three masks, CSF GM WM, in that order (got \(tissues.count))")
+            }
+            guard testSegmentation.isEmpty || (segmentation != nil && testSegmentation.count == test.count) else {
+                throw ValidationError(segmentation == nil ? "--test-segmentation needs --segmentation (the reference's)"
+                                      : "give one --test-segmentation per --test (\(test.count)), got \(testSegmentation.count)")
+            }
+            if wanted.contains("clinical") && tissues.isEmpty { throw ValidationError("--metrics clinical needs --tissues CSF GM WM") }
+            if wanted.contains("segmentation") && testSegmentation.isEmpty {
+                throw ValidationError("--metrics segmentation needs --segmentation REF_SEG and a --test-segmentation per --test")
+            }
         }
         guard (0...2).contains(sliceAxis) else { throw ValidationError("--slice-axis \(sliceAxis) must be 0, 1 or 2") }
         for m in metrics where !Self.allMetrics.contains(m) {
             throw ValidationError("--metrics \(m) is not one of \(Self.allMetrics.joined(separator: ", "))")
+        }
+        if wanted.contains("brisque") && brisqueModel == nil {
+            throw ValidationError("--metrics brisque needs --brisque-model FILE: a libsvm SVR model of the 36 BRISQUE features (such as the authors' allmodel); upres ships none. --brisque-features writes the features without a model.")
         }
         if json && csv { throw ValidationError("choose one of --json and --csv") }
         if !["reference", "clipped"].contains(dataRange) && Double(dataRange).map({ $0 > 0 }) != true {
@@ -63,109 +116,286 @@ struct Evaluate: ParsableCommand {
         }
     }
 
-    var wanted: [String] { metrics.isEmpty ? Self.defaultMetrics : metrics }
+    var wanted: [String] {
+        guard metrics.isEmpty else { return metrics }
+        var m = Self.defaultMetrics
+        if !tissues.isEmpty || subjects != nil { m.append("clinical") }
+        if segmentation != nil || subjects != nil { m.append("segmentation") }
+        if brisqueModel != nil { m.append("brisque") }
+        return m
+    }
+
+    /// The result for one subject: rows (region, metric), columns (the reference, then the tests)
+    /// and values[column][row], nil where a metric does not apply (full-reference ones for the
+    /// reference).
+    struct Result {
+        struct Row: Hashable { var region: String; var metric: String }
+        var rows: [Row] = []
+        var columns: [String] = []
+        var values: [[Double?]] = []
+        /// Whether the reference column holds anything.
+        var referenceUsed: Bool { values.first?.contains { $0 != nil } ?? false }
+        /// The columns to show: the reference's only when it holds values.
+        var shown: [Int] { referenceUsed ? Array(columns.indices) : Array(columns.indices.dropFirst()) }
+    }
+
+    /// BRISQUE features of every slice, for --brisque-features.
+    struct FeatureRow { var subject: String; var column: String; var slice: Int; var features: [Double] }
 
     func run() throws {
-        if let subjects { return try runSubjects(subjects) }
-        let tests = test.map { (URL(fileURLWithPath: $0).lastPathComponent, $0) }
-        let (regions, values) = try evaluate(reference: reference!, tests: tests, mask: mask, labels: labels)
+        if let out = brisqueFeatures { try VolumeIO.checkOutput(out, force: force) }
+        let model = try brisqueModel.map { path in
+            do { return try SVRModel(contentsOf: URL(fileURLWithPath: path)) } catch { throw CLIError("--brisque-model: \(error)") }
+        }
+        let scaling = try brisqueRange.map { path in
+            do { return try FeatureScaling(contentsOf: URL(fileURLWithPath: path)) } catch { throw CLIError("--brisque-range: \(error)") }
+        } ?? .brisqueLIVE
+        if let model, model.supportVectors[0].count != scaling.ranges.count {
+            throw CLIError("\(brisqueRange ?? "the BRISQUE range"): \(scaling.ranges.count) feature ranges for a model of \(model.supportVectors[0].count) features")
+        }
+        let inputs: [EvaluationInputs]
+        if let subjects {
+            inputs = try SubjectList.read(subjects)
+        } else if let dataset {
+            inputs = try DatasetSubjects.read(dataset, split: DatasetManifest.Split(rawValue: split)!, templates: test)
+        } else {
+            inputs = [EvaluationInputs(subject: "", reference: reference!, mask: mask, labels: labels, tissues: tissues.isEmpty ? nil : tissues,
+                                       segmentation: segmentation,
+                                       tests: test.enumerated().map { i, p in .init(name: URL(fileURLWithPath: p).lastPathComponent, path: p,
+                                                                                    segmentation: testSegmentation.isEmpty ? nil : testSegmentation[i]) })]
+        }
+        var features: [FeatureRow] = []
+        let results = try inputs.map { try evaluate($0, model: model, scaling: scaling, features: &features) }
+        if let out = brisqueFeatures { try writeFeatures(features, to: out) }
+        if subjects != nil || dataset != nil {
+            try report(subjects: inputs, results)
+        } else {
+            report(single: inputs[0], results[0])
+        }
+    }
+
+    /// One subject, one table.
+    func report(single input: EvaluationInputs, _ result: Result) {
+        let shown = result.shown
         if json {
-            let objects = zip(test, values).map { path, perRegion -> String in
-                let r = zip(regions, perRegion).map { region, vals in
-                    "\(JSONText.string(region)): {" + zip(wanted, vals).map { "\(JSONText.string($0)): \(JSONText.number($1))" }.joined(separator: ", ") + "}"
+            let objects = shown.compactMap { c -> String? in
+                var regions: [String] = []
+                var order: [String] = []
+                var byRegion: [String: [String]] = [:]
+                for (ri, row) in result.rows.enumerated() {
+                    guard let v = result.values[c][ri] else { continue }
+                    if byRegion[row.region] == nil { order.append(row.region) }
+                    byRegion[row.region, default: []].append("\(JSONText.string(row.metric)): \(JSONText.number(v))")
                 }
-                return "  {\"test\": \(JSONText.string(path)), \"reference\": \(JSONText.string(reference!)), \"metrics\": {\(r.joined(separator: ", "))}}"
+                for r in order { regions.append("\(JSONText.string(r)): {" + byRegion[r]!.joined(separator: ", ") + "}") }
+                let path = c == 0 ? input.reference : input.tests[c - 1].path
+                return "  {\"test\": \(JSONText.string(path)), \"role\": \(JSONText.string(c == 0 ? "reference" : "test")), \"reference\": \(JSONText.string(input.reference)), \"metrics\": {\(regions.joined(separator: ", "))}}"
             }
             print("[\n" + objects.joined(separator: ",\n") + "\n]")
             return
         }
-        let columns = tests.map(\.0)
+        let names = shown.map { result.columns[$0] }
         if csv {
-            print((["region", "metric"] + columns.map(quote)).joined(separator: ","))
-            for (ri, region) in regions.enumerated() {
-                for (mi, metric) in wanted.enumerated() {
-                    print(([region, metric] + values.map { String($0[ri][mi]) }).joined(separator: ","))
-                }
+            print((["region", "metric"] + names.map(quote)).joined(separator: ","))
+            for (ri, row) in result.rows.enumerated() {
+                print(([row.region, row.metric] + shown.map { result.values[$0][ri].map { String($0) } ?? "" }).joined(separator: ","))
             }
             return
         }
-        print("reference: \(reference!)" + (mask.map { "   mask: \($0)" } ?? ""))
-        printTable(rows: regions.indices.flatMap { ri in wanted.indices.map { mi in (regions[ri], wanted[mi], values.map { format($0[ri][mi]) }) } },
-                   columns: columns)
+        print("reference: \(input.reference)" + (input.mask.map { "   mask: \($0)" } ?? ""))
+        printTable(rows: result.rows.enumerated().map { ri, row in (row.region, row.metric, shown.map { result.values[$0][ri].map(format) ?? "-" }) },
+                   columns: names)
     }
 
     func printTable(rows: [(String, String, [String])], columns: [String]) {
-        let width = Swift.max(12, columns.map(\.count).max() ?? 0)
+        let width = Swift.max(12, columns.map(\.count).max() ?? 0, rows.flatMap { $0.2.map(\.count) }.max() ?? 0)
         let first = Swift.max(10, (rows.map(\.0.count).max() ?? 0) + 2)
+        let second = Swift.max(9, (rows.map(\.1.count).max() ?? 0) + 2)
         func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: Swift.max(0, n - s.count)) }
         func right(_ s: String) -> String { String(repeating: " ", count: Swift.max(0, width - s.count)) + s }
-        print(pad("region", first) + pad("metric", 9) + columns.map(right).joined(separator: "  "))
-        for (region, metric, cells) in rows { print(pad(region, first) + pad(metric, 9) + cells.map(right).joined(separator: "  ")) }
+        print(pad("region", first) + pad("metric", second) + columns.map(right).joined(separator: "  "))
+        for (region, metric, cells) in rows { print(pad(region, first) + pad(metric, second) + cells.map(right).joined(separator: "  ")) }
     }
 
-    /// One subject: the regions (image or mask, then each label) and values[test][region][metric].
-    func evaluate(reference: String, tests: [(String, String)], mask: String?, labels: String?) throws -> ([String], [[[Double]]]) {
-        let ref = try VolumeIO.read(reference).volume
-        try VolumeIO.requireScalar(ref, reference)
-        guard ref.shape.count == 3 else { throw CLIError("\(reference): shape \(ref.shape); evaluation needs a 3-D volume") }
-        let refData = try ref.data.to(.float64)
+    /// One subject: reads its volumes, puts them on the reference's grid and computes every row.
+    func evaluate(_ input: EvaluationInputs, model: SVRModel?, scaling: FeatureScaling, features: inout [FeatureRow]) throws -> Result {
+        let reference = input.reference
+        let refVolume = try VolumeIO.read(reference).volume
+        try VolumeIO.requireScalar(refVolume, reference)
+        guard refVolume.shape.count == 3 else { throw CLIError("\(reference): shape \(refVolume.shape); evaluation needs a 3-D volume") }
+        let refData = try refVolume.data.to(.float64)
+        try requireFinite(refData, reference)
         func onGrid(_ path: String, _ what: String, labelsOrMask: Bool = false) throws -> Tensor {
             var v = try VolumeIO.read(path).volume
             try VolumeIO.requireScalar(v, path)
-            if v.shape != ref.shape || v.affine.maxDifference(ref.affine) > 1e-3 {
+            if v.shape != refVolume.shape || v.affine.maxDifference(refVolume.affine) > 1e-3 {
                 guard resample || labelsOrMask else {
-                    throw CLIError("\(path): the \(what)'s grid (\(v.shape)) differs from the reference's (\(ref.shape)); pass --resample to put it on the reference's grid")
+                    throw CLIError("\(path): the \(what)'s grid (\(v.shape)) differs from the reference's (\(refVolume.shape)); pass --resample to put it on the reference's grid")
                 }
-                v = try v.resampled(like: ref, interpolation: labelsOrMask ? .nearest : .linear)
+                v = try v.resampled(like: refVolume, interpolation: labelsOrMask ? .nearest : .linear)
             }
             let d = try v.data.to(.float64)
-            if !labelsOrMask {
-                let bad = try (d - d).ne(0).sum().itemInt()
-                guard bad == 0 else { throw CLIError("\(path): \(bad) voxels are NaN or infinite; metrics need finite values") }
-            }
+            if !labelsOrMask { try requireFinite(d, path) }
             return d
         }
-        let maskData = try mask.map { try onGrid($0, "mask", labelsOrMask: true).gt(0) }
-        if let maskData, try !maskData.any().itemBool() { throw CLIError("\(mask!): the mask is empty") }
-        let labelData = try labels.map { try onGrid($0, "label map", labelsOrMask: true).round().to(.int64) }
+        let wanted = self.wanted
+        let maskData = try input.mask.map { try onGrid($0, "mask", labelsOrMask: true).gt(0) }
+        if let maskData, try !maskData.any().itemBool() { throw CLIError("\(input.mask!): the mask is empty") }
+        let labelData = try input.labels.map { try onGrid($0, "label map", labelsOrMask: true).round().to(.int64) }
         var regions: [(String, Tensor?)] = [(maskData == nil ? "image" : "mask", maskData)]
         if let labelData {
             for l in Set(try labelData.flatten().toArray(Int.self)).filter({ $0 != 0 }).sorted() {
                 regions.append(("label \(l)", try labelData.eq(l)))
             }
         }
-        var values: [[[Double]]] = []
-        for (_, path) in tests {
-            let t = try onGrid(path, "test")
+        let subject = input.subject.isEmpty ? "" : "\(input.subject): "
+        var result = Result()
+        result.columns = ["reference"] + input.tests.map(\.name)
+        let full = wanted.filter { Self.fullReference.contains($0) }
+        result.rows = regions.flatMap { r in full.map { Result.Row(region: r.0, metric: $0) } }
+        var columns: [[Double?]] = [Array(repeating: nil, count: result.rows.count)]
+        var images: [Tensor] = [refData]
+        for t in input.tests {
+            let data = try onGrid(t.path, "test")
+            images.append(data)
             do {
-                values.append(try regions.map { _, region in try wanted.map { try compute($0, t, refData, region) } })
+                columns.append(try regions.flatMap { _, region in try full.map { Optional(try compute($0, data, refData, region)) } })
             } catch let e as MetricError {
-                throw CLIError("\(path) against \(reference): \(e)")
+                throw CLIError("\(subject)\(t.path) against \(reference): \(e)")
             }
         }
-        return (regions.map(\.0), values)
+        // No-reference: BRISQUE over the slices of the image or mask, for the reference too.
+        if wanted.contains("brisque") || brisqueFeatures != nil {
+            let region = regions[0]
+            for (c, image) in images.enumerated() {
+                let path = c == 0 ? reference : input.tests[c - 1].path
+                let (slices, perSlice) = try brisque(image, refData, region.1, path: path)
+                for (s, f) in zip(slices, perSlice) {
+                    features.append(FeatureRow(subject: input.subject, column: result.columns[c], slice: s, features: f))
+                }
+                if let model, wanted.contains("brisque") {
+                    let scores = try model.predict(scaling.apply(perSlice))
+                    columns[c].append(scores.isEmpty ? .nan : scores.reduce(0, +) / Double(scores.count))
+                }
+            }
+            if wanted.contains("brisque") { result.rows.append(.init(region: region.0, metric: "brisque")) }
+        }
+        if wanted.contains("clinical") {
+            guard let tissues = input.tissues else {
+                throw CLIError("\(subject)the clinical measures need tissue masks (--tissues CSF GM WM, or csf, gm and wm columns)")
+            }
+            let masks = try tissues.map { try onGrid($0, "tissue mask", labelsOrMask: true) }
+            for (c, image) in images.enumerated() {
+                let q: ClinicalQuality
+                do {
+                    q = try ClinicalQuality.compute(image: image, csf: masks[0], gm: masks[1], wm: masks[2], spacing: refVolume.spacing)
+                } catch let e as MetricError {
+                    throw CLIError("\(subject)\(c == 0 ? reference : input.tests[c - 1].path) with tissues \(tissues.joined(separator: ", ")): \(e)")
+                }
+                let finite = q.fwhm.filter(\.isFinite)
+                var v = [q.cjv, q.efc, finite.isEmpty ? .nan : finite.reduce(0, +) / Double(finite.count)] + q.fwhm + [q.wm2max]
+                for t in [q.csf, q.gm, q.wm] { v += [t.mean, t.sd, t.p5, t.p95] }
+                columns[c] += v + [q.gmOverWM, q.csfOverWM, q.csfOverGMWM]
+            }
+            result.rows += Self.clinicalRows.map { .init(region: "tissues", metric: $0) }
+        }
+        if wanted.contains("segmentation") {
+            guard let seg = input.segmentation, input.tests.allSatisfy({ $0.segmentation != nil }) else {
+                throw CLIError("\(subject)segmentation agreement needs the reference's segmentation and one per test (--segmentation and --test-segmentation, or segmentation and segmentation:TEST columns)")
+            }
+            let refSeg = try onGrid(seg, "segmentation", labelsOrMask: true)
+            let testSegs = try input.tests.map { try onGrid($0.segmentation!, "segmentation", labelsOrMask: true) }
+            let all = try Tensor.cat(([refSeg] + testSegs).map { try $0.round().to(.int64).flatten() })
+            let found = Set(try all.toArray(Int.self)).filter { $0 != 0 }.sorted()
+            let voxelML = refVolume.spacing.prefix(3).reduce(1, *) / 1000
+            columns[0] += try found.flatMap { l -> [Double?] in
+                let ml = Double(try refSeg.round().eq(Double(l)).sum().itemInt()) * voxelML
+                return Self.segmentationRows.map { $0 == "volume_ml" ? ml : nil }
+            }
+            for (i, s) in testSegs.enumerated() {
+                let agreement = try SegmentationAgreement.compute(test: s, reference: refSeg, labels: found, voxelVolumeML: voxelML)
+                columns[i + 1] += agreement.flatMap { a -> [Double?] in
+                    [a.dice, a.jaccard, a.sensitivity, a.specificity, a.precision, a.testVolumeML, a.volumeDifferenceML, a.volumeDifferencePercent]
+                }
+            }
+            result.rows += found.flatMap { l in Self.segmentationRows.map { Result.Row(region: "seg \(l)", metric: $0) } }
+        }
+        result.values = columns
+        return result
     }
 
-    /// --subjects: per-subject rows, then mean +- SD over subjects for each test, region and metric.
-    func runSubjects(_ list: String) throws {
-        let rows = try SubjectList.read(list)
-        var table: [String: [String: [String: [Double]]]] = [:]  // test -> region -> metric -> values
-        var regionOrder: [String] = []
-        var perSubject: [(subject: String, test: String, region: String, metric: String, value: Double)] = []
-        for row in rows {
-            let (regions, values) = try evaluate(reference: row.reference, tests: row.tests, mask: row.mask, labels: row.labels)
-            for r in regions where !regionOrder.contains(r) { regionOrder.append(r) }
-            for (ti, (name, _)) in row.tests.enumerated() {
-                for (ri, region) in regions.enumerated() {
-                    for (mi, metric) in wanted.enumerated() {
-                        let v = values[ti][ri][mi]
-                        table[name, default: [:]][region, default: [:]][metric, default: []].append(v)
-                        perSubject.append((row.subject, name, region, metric, v))
-                    }
+    func requireFinite(_ d: Tensor, _ path: String) throws {
+        let bad = try (d - d).ne(0).sum().itemInt()
+        guard bad == 0 else { throw CLIError("\(path): \(bad) voxels are NaN or infinite; metrics need finite values") }
+    }
+
+    /// BRISQUE features of the slices across --slice-axis that the region touches and where the
+    /// reference varies, each scaled by the reference's range to [0, 1] (clipped).
+    func brisque(_ image: Tensor, _ r: Tensor, _ region: Tensor?, path: String) throws -> ([Int], [[Double]]) {
+        guard let (keep, xs) = try scaledSlices([image], r, region).map({ ($0.0, $0.1[0]) }) else { return ([], []) }
+        var out: [[Double]] = []
+        for start in stride(from: 0, to: keep.count, by: 16) {
+            let n = Swift.min(16, keep.count - start)
+            do {
+                out += try BRISQUE.features(xs.narrow(0, start: start, length: n).clamp(min: .double(0), max: .double(1)))
+            } catch let e as MetricError {
+                throw CLIError("\(path): \(e)")
+            }
+        }
+        return (keep, out)
+    }
+
+    /// The slices across --slice-axis where the reference varies (and which the region touches),
+    /// and each image's slices there moved first and scaled by the reference's range in the
+    /// region: (v - min) / range (piq's [0, 1] convention). Nil when no slice qualifies.
+    func scaledSlices(_ images: [Tensor], _ r: Tensor, _ region: Tensor?) throws -> ([Int], [Tensor])? {
+        let inRegion = try region.map { try r.maskedSelect($0) } ?? r
+        let lo = try inRegion.min().item()
+        let rr = try range.resolve(inRegion)
+        let a = sliceAxis
+        let others = (0..<3).filter { $0 != a }
+        let varies = try r.max(dims: others).gt(r.min(dims: others)).toArray(Bool.self)
+        let touched = try region.map { try $0.to(.int64).sum(dims: others).gt(0).toArray(Bool.self) } ?? varies
+        let keep = (0..<r.size(a)).filter { varies[$0] && touched[$0] }
+        guard !keep.isEmpty else { return nil }
+        let index = try Tensor(keep.map(Int64.init))
+        return (keep, try images.map { try (($0.indexSelect(a, index) - lo) / rr).movedAxisFirst(a) })
+    }
+
+    /// --brisque-features: subject, volume, slice and the 36 named features, written atomically.
+    func writeFeatures(_ rows: [FeatureRow], to path: String) throws {
+        let stats = ["mscn_shape", "mscn_variance"] + ["horizontal", "vertical", "diagonal", "antidiagonal"].flatMap { d in
+            ["shape", "mean", "left_variance", "right_variance"].map { "\(d)_\($0)" }
+        }
+        let names = ["full", "half"].flatMap { s in stats.map { "\(s)_\($0)" } }
+        var text = (["subject", "volume", "slice_\(sliceAxis)"] + names).joined(separator: ",") + "\n"
+        for r in rows {
+            text += ([quote(r.subject), quote(r.column), String(r.slice)] + r.features.map { String($0) }).joined(separator: ",") + "\n"
+        }
+        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw CLIError("\(path): cannot write the BRISQUE features (\(error.localizedDescription))")
+        }
+        Console.err("wrote \(path): BRISQUE features of \(rows.count) slices")
+    }
+
+    /// Many subjects: per-subject tables, then mean +- SD over subjects for each column and row,
+    /// and the Bland-Altman agreement of the segmented volumes.
+    func report(subjects inputs: [EvaluationInputs], _ results: [Result]) throws {
+        var rowOrder: [Result.Row] = []
+        var columnOrder: [String] = []
+        var table: [String: [Result.Row: [Double]]] = [:]  // column -> row -> values over subjects
+        var perSubject: [(subject: String, column: String, row: Result.Row, value: Double)] = []
+        for (input, result) in zip(inputs, results) {
+            for r in result.rows where !rowOrder.contains(r) { rowOrder.append(r) }
+            for c in result.shown where !columnOrder.contains(result.columns[c]) { columnOrder.append(result.columns[c]) }
+            for c in result.shown {
+                for (ri, row) in result.rows.enumerated() {
+                    guard let v = result.values[c][ri] else { continue }
+                    table[result.columns[c], default: [:]][row, default: []].append(v)
+                    perSubject.append((input.subject, result.columns[c], row, v))
                 }
             }
         }
-        let tests = rows[0].tests.map(\.0)
         func summary(_ v: [Double]) -> (mean: Double, sd: Double, n: Int) {
             let finite = v.filter(\.isFinite)
             guard !finite.isEmpty else { return (.nan, .nan, 0) }
@@ -173,40 +403,71 @@ struct Evaluate: ParsableCommand {
             let sd = finite.count > 1 ? (finite.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(finite.count - 1)).squareRoot() : .nan
             return (m, sd, finite.count)
         }
+        // Bland-Altman of the volumes per test and segmented label, over the subjects with both.
+        var agreement: [(test: String, region: String, ba: BlandAltman)] = []
+        for test in columnOrder where test != "reference" {
+            for row in rowOrder where row.metric == "volume_ml" {
+                var pairs: [(Double, Double)] = []
+                for result in results {
+                    guard let ri = result.rows.firstIndex(of: row), let ci = result.columns.firstIndex(of: test),
+                          let t = result.values[ci][ri], let r = result.values[0][ri] else { continue }
+                    pairs.append((t, r))
+                }
+                if pairs.count >= 2 {
+                    agreement.append((test, row.region, try BlandAltman.compute(test: pairs.map(\.0), reference: pairs.map(\.1))))
+                }
+            }
+        }
         if json {
             let subjectsJSON = perSubject.map {
-                "    {\"subject\": \(JSONText.string($0.subject)), \"test\": \(JSONText.string($0.test)), \"region\": \(JSONText.string($0.region)), \"metric\": \(JSONText.string($0.metric)), \"value\": \(JSONText.number($0.value))}"
+                "    {\"subject\": \(JSONText.string($0.subject)), \"test\": \(JSONText.string($0.column)), \"region\": \(JSONText.string($0.row.region)), \"metric\": \(JSONText.string($0.row.metric)), \"value\": \(JSONText.number($0.value))}"
             }
             var summaries: [String] = []
-            for t in tests { for r in regionOrder { for m in wanted {
-                let s = summary(table[t]?[r]?[m] ?? [])
-                summaries.append("    {\"test\": \(JSONText.string(t)), \"region\": \(JSONText.string(r)), \"metric\": \(JSONText.string(m)), \"mean\": \(JSONText.number(s.mean)), \"sd\": \(JSONText.number(s.sd)), \"n\": \(s.n)}")
-            } } }
-            print("{\n  \"subjects\": [\n" + subjectsJSON.joined(separator: ",\n") + "\n  ],\n  \"summary\": [\n" + summaries.joined(separator: ",\n") + "\n  ]\n}")
+            for c in columnOrder { for r in rowOrder {
+                guard let v = table[c]?[r] else { continue }
+                let s = summary(v)
+                summaries.append("    {\"test\": \(JSONText.string(c)), \"region\": \(JSONText.string(r.region)), \"metric\": \(JSONText.string(r.metric)), \"mean\": \(JSONText.number(s.mean)), \"sd\": \(JSONText.number(s.sd)), \"n\": \(s.n)}")
+            } }
+            let ba = agreement.map {
+                "    {\"test\": \(JSONText.string($0.test)), \"region\": \(JSONText.string($0.region)), \"mean_difference_ml\": \(JSONText.number($0.ba.meanDifference)), \"sd_difference_ml\": \(JSONText.number($0.ba.sdDifference)), \"lower_limit_ml\": \(JSONText.number($0.ba.lowerLimit)), \"upper_limit_ml\": \(JSONText.number($0.ba.upperLimit)), \"n\": \($0.ba.count)}"
+            }
+            print("{\n  \"subjects\": [\n" + subjectsJSON.joined(separator: ",\n") + "\n  ],\n  \"summary\": [\n" + summaries.joined(separator: ",\n")
+                  + "\n  ],\n  \"bland_altman\": [\n" + ba.joined(separator: ",\n") + "\n  ]\n}")
             return
         }
         if csv {
             print("subject,test,region,metric,value")
-            for r in perSubject { print([quote(r.subject), quote(r.test), r.region, r.metric, String(r.value)].joined(separator: ",")) }
-            for t in tests { for r in regionOrder { for m in wanted {
-                let s = summary(table[t]?[r]?[m] ?? [])
-                print([quote("mean"), quote(t), r, m, String(s.mean)].joined(separator: ","))
-                print([quote("sd"), quote(t), r, m, String(s.sd)].joined(separator: ","))
-            } } }
+            for r in perSubject { print([quote(r.subject), quote(r.column), r.row.region, r.row.metric, String(r.value)].joined(separator: ",")) }
+            for c in columnOrder { for r in rowOrder {
+                guard let v = table[c]?[r] else { continue }
+                let s = summary(v)
+                print([quote("mean"), quote(c), r.region, r.metric, String(s.mean)].joined(separator: ","))
+                print([quote("sd"), quote(c), r.region, r.metric, String(s.sd)].joined(separator: ","))
+            } }
+            for a in agreement {
+                for (name, v) in [("ba_mean_difference", a.ba.meanDifference), ("ba_lower_limit", a.ba.lowerLimit), ("ba_upper_limit", a.ba.upperLimit)] {
+                    print([quote(name), quote(a.test), a.region, "volume_ml", String(v)].joined(separator: ","))
+                }
+            }
             return
         }
-        for subject in rows.map(\.subject) {
-            print("subject \(subject)")
-            let mine = perSubject.filter { $0.subject == subject }
-            printTable(rows: regionOrder.flatMap { r in wanted.map { m in
-                (r, m, tests.map { t in mine.first { $0.test == t && $0.region == r && $0.metric == m }.map { format($0.value) } ?? "-" })
-            } }, columns: tests)
+        for (input, result) in zip(inputs, results) {
+            print("subject \(input.subject)")
+            let shown = result.shown
+            printTable(rows: result.rows.enumerated().map { ri, row in (row.region, row.metric, shown.map { result.values[$0][ri].map(format) ?? "-" }) },
+                       columns: shown.map { result.columns[$0] })
             print("")
         }
-        print("mean +- SD over \(rows.count) subjects")
-        printTable(rows: regionOrder.flatMap { r in wanted.map { m in
-            (r, m, tests.map { t in let s = summary(table[t]?[r]?[m] ?? []); return "\(format(s.mean)) +- \(format(s.sd))" })
-        } }, columns: tests)
+        let perPair = dataset != nil && test.contains { t in DatasetSubjects.pairFields.contains { t.contains($0) } }
+        print("mean +- SD over \(inputs.count) \(perPair ? "simulated pairs" : "subjects")")
+        printTable(rows: rowOrder.map { r in
+            (r.region, r.metric, columnOrder.map { c in table[c]?[r].map { let s = summary($0); return "\(format(s.mean)) +- \(format(s.sd))" } ?? "-" })
+        }, columns: columnOrder)
+        if !agreement.isEmpty {
+            print("\nBland-Altman agreement of the segmented volumes (test - reference, ml): mean [95% limits]")
+            printTable(rows: agreement.map { ($0.region, $0.test, ["\(format($0.ba.meanDifference)) [\(format($0.ba.lowerLimit)), \(format($0.ba.upperLimit))]"]) },
+                       columns: ["difference"])
+        }
     }
 
     func compute(_ metric: String, _ t: Tensor, _ r: Tensor, _ region: Tensor?) throws -> Double {
@@ -223,24 +484,15 @@ struct Evaluate: ParsableCommand {
             guard !kept.isEmpty else { return .nan }
             return kept.reduce(0, +) / Double(kept.count)
         case let name where Perceptual.Metric(rawValue: name) != nil:
-            // Per slice across --slice-axis, each scaled by the reference's range to [0, 1] (piq's
+            // Per slice across --slice-axis, scaled to [0, 1] by the reference's range (piq's
             // convention); the mean over the slices where the reference is not constant (and which
             // the region touches).
             let metric = Perceptual.Metric(rawValue: name)!
-            let lo = try (region.map { try r.maskedSelect($0) } ?? r).min().item()
-            let rr = try range.resolve(region.map { try r.maskedSelect($0) } ?? r)
-            let a = sliceAxis
-            let others = (0..<3).filter { $0 != a }
-            let varies = try r.max(dims: others).gt(r.min(dims: others)).toArray(Bool.self)
-            let touched = try region.map { try $0.to(.int64).sum(dims: others).gt(0).toArray(Bool.self) } ?? varies
-            let keep = (0..<r.size(a)).filter { varies[$0] && touched[$0] }
-            guard !keep.isEmpty else { return .nan }
-            let index = try Tensor(keep.map(Int64.init))
-            let xs = try ((t.indexSelect(a, index) - lo) / rr).movedAxisFirst(a), ys = try ((r.indexSelect(a, index) - lo) / rr).movedAxisFirst(a)
+            guard let (keep, s) = try scaledSlices([t, r], r, region) else { return .nan }
             var scores: [Double] = []
             for start in stride(from: 0, to: keep.count, by: 8) {
                 let n = Swift.min(8, keep.count - start)
-                scores += try Perceptual.compute(metric, xs.narrow(0, start: start, length: n), ys.narrow(0, start: start, length: n))
+                scores += try Perceptual.compute(metric, s[0].narrow(0, start: start, length: n), s[1].narrow(0, start: start, length: n))
             }
             return scores.reduce(0, +) / Double(scores.count)
         case "mae": return try FullReference.mae(t, r, mask: region)
@@ -254,45 +506,4 @@ struct Evaluate: ParsableCommand {
     func format(_ x: Double) -> String { x.isFinite ? String(format: Swift.abs(x) >= 100 ? "%.2f" : "%.4f", x) : (x.isNaN ? "nan" : "inf") }
     /// A CSV field (RFC 4180 quoting).
     func quote(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-}
-
-/// The CSV of `upres evaluate --subjects`: a header with 'subject' and 'reference', optional
-/// 'mask' and 'labels', and one column per test (its header names it). Relative paths are
-/// relative to the CSV's folder.
-struct SubjectList {
-    var subject: String
-    var reference: String
-    var mask: String?
-    var labels: String?
-    var tests: [(String, String)]
-
-    static func read(_ path: String) throws -> [SubjectList] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("\(path): cannot read the subject list") }
-        let lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty && !$0.hasPrefix("#") }
-        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) else {
-            throw CLIError("\(path): the subject list is empty")
-        }
-        guard let si = header.firstIndex(of: "subject"), let ri = header.firstIndex(of: "reference") else {
-            throw CLIError("\(path): the header needs columns 'subject' and 'reference' (got \(header.joined(separator: ",")))")
-        }
-        let mi = header.firstIndex(of: "mask"), li = header.firstIndex(of: "labels")
-        let testColumns = header.indices.filter { ![si, ri, mi, li].contains($0) }
-        guard !testColumns.isEmpty else { throw CLIError("\(path): no test columns (every column other than subject, reference, mask and labels is a test)") }
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : folder.appendingPathComponent(p).path }
-        guard lines.count > 1 else { throw CLIError("\(path): no subject rows after the header") }
-        return try lines.dropFirst().enumerated().map { n, line in
-            let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count == header.count else {
-                throw CLIError("\(path): line \(n + 2) has \(cells.count) fields, the header \(header.count)")
-            }
-            for c in [si, ri] + testColumns where cells[c].isEmpty {
-                throw CLIError("\(path): line \(n + 2): column '\(header[c])' is empty")
-            }
-            return SubjectList(subject: cells[si], reference: resolve(cells[ri]),
-                               mask: mi.flatMap { cells[$0].isEmpty ? nil : resolve(cells[$0]) },
-                               labels: li.flatMap { cells[$0].isEmpty ? nil : resolve(cells[$0]) },
-                               tests: testColumns.map { (header[$0], resolve(cells[$0])) })
-        }
-    }
 }

@@ -70,6 +70,63 @@ import Torch
         #expect(throws: MetricError.self) { try Perceptual.haarpsi(Tensor.zeros([20, 20]), Tensor.zeros([20, 21])) }
     }
 
+    /// piq 0.8.0's BRISQUE features (both scales) of the same test slices, and its score with the
+    /// SVR of Tests/Fixtures/metrics/brisque_test_model.svm: within 1e-3 relative.
+    @Test func brisqueAgreesWithPiq() throws {
+        let data = try Data(contentsOf: fixturesRoot.appendingPathComponent("metrics/perceptual_reference.json"))
+        let r = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let (test, ref) = try pair()
+        let lo = try ref.min().item(), range = try ref.max().item() - lo
+        let slices = try #require(r["slices"] as? [Int])
+        let x = try ((Tensor.stack(slices.map { try test.select(2, $0) }) - lo) / range).clamp(min: .double(0), max: .double(1))
+        let expected = try #require(r["brisque_features"] as? [[Double]])
+        let got = try BRISQUE.features(x)
+        #expect(got.count == 3 && got.allSatisfy { $0.count == BRISQUE.featureCount })
+        for (g, e) in zip(got, expected) { expectClose(g, e, rtol: 1e-3, "brisque features") }
+        let model = try SVRModel(contentsOf: fixturesRoot.appendingPathComponent("metrics/brisque_test_model.svm"))
+        #expect(model.supportVectors.count == 40 && model.kernel == .rbf && model.rho == -153.591)
+        expectClose(try BRISQUE.scores(x, model: model), try #require(r["brisque_score"] as? [Double]), rtol: 1e-3, "brisque score")
+        // A flat image has no MSCN structure to fit.
+        #expect(throws: MetricError.self) { try BRISQUE.features(Tensor.zeros([32, 32], dtype: .float64)) }
+    }
+
+    /// libsvm's decision function, worked by hand for each kernel, and the model file's errors.
+    @Test func svrModelFiles() throws {
+        let header = "svm_type epsilon_svr\nkernel_type %@\ngamma 0.5\ncoef0 1\ndegree 2\nnr_class 2\ntotal_sv 2\nrho 0.25\nSV\n"
+        let body = "2 1:1 3:2\n-1 2:1\n"
+        let x: [Double] = [1, 1, 1]
+        // sv1 = (1, 0, 2), sv2 = (0, 1, 0); x . sv1 = 3, x . sv2 = 1; |x - sv1|^2 = 2, |x - sv2|^2 = 2.
+        let expected: [String: Double] = [
+            "linear": 2 * 3 - 1 * 1 - 0.25,
+            "polynomial": 2 * Foundation.pow(0.5 * 3 + 1, 2) - Foundation.pow(0.5 * 1 + 1, 2) - 0.25,
+            "rbf": 2 * Foundation.exp(-0.5 * 2) - Foundation.exp(-0.5 * 2) - 0.25,
+            "sigmoid": 2 * Foundation.tanh(0.5 * 3 + 1) - Foundation.tanh(0.5 * 1 + 1) - 0.25,
+        ]
+        for (kernel, value) in expected {
+            let model = try SVRModel(libsvm: String(format: header, kernel) + body, name: "m", featureCount: 3)
+            expectClose(try model.predict([x]), [value], rtol: 1e-12, kernel)
+        }
+        func message(_ text: String) -> String {
+            do { _ = try SVRModel(libsvm: text, name: "model.svm", featureCount: 3); return "" } catch { return "\(error)" }
+        }
+        #expect(message("hello").contains("model.svm: not a libsvm model file"))
+        #expect(message("svm_type c_svc\nkernel_type rbf\ngamma 1\nrho 0\nSV\n1 1:1\n").contains("regression model"))
+        #expect(message(String(format: header, "rbf") + "2 1:1 7:2\n").contains("feature index 7 outside 1...3"))
+        #expect(message(String(format: header, "rbf") + "2 1:1\n").contains("total_sv says 2"))
+        #expect(message(String(format: header, "rbf") + "2 1=1\n").contains("is not 'index:value'"))
+        // svm-scale's range file.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("upres-range-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("range")
+        try "x\n-1 1\n1 0 2\n2 -1 1\n3 5 5\n".write(to: url, atomically: true, encoding: .utf8)
+        let scaling = try FeatureScaling(contentsOf: url)
+        expectClose(try scaling.apply([[1, 1, 7]])[0], [0, 1, -1], rtol: 1e-12, "svm-scale")
+        try "1 0 2\n".write(to: url, atomically: true, encoding: .utf8)
+        #expect(throws: MetricError.self) { try FeatureScaling(contentsOf: url) }
+        #expect(FeatureScaling.brisqueLIVE.ranges.count == BRISQUE.featureCount)
+    }
+
     @Test func identicalAndDegenerateInputs() throws {
         let x = try fixedVolume()
         #expect(try SSIM().compare(x, x, dims: 3).mean > 0.999999)

@@ -1,5 +1,7 @@
 import Foundation
+import Imaging
 import Testing
+import Torch
 
 @Suite struct EvaluateCommandTests {
     /// Colin 27 made 6 mm thick, then back on its grid by cubic and by nearest interpolation.
@@ -73,6 +75,29 @@ import Testing
         #expect(both.status != 0 && both.stderr.contains("--subjects takes"))
     }
 
+    @Test func datasetManifestGivesOneRowPerPair() throws {
+        let dir = try scratch()
+        let ds = dir.appendingPathComponent("ds").path
+        let sim = try runUpres(["simulate", "--dataset", ds, anatomical, "--preset", "thick-5-6", "--direction", "axial", "coronal",
+                                "--split", "1", "0", "0"])
+        #expect(sim.status == 0, "\(sim.stderr)")
+        // Each pair's LR volume (put on the HR grid) and the HR volume itself as tests.
+        let r = try runUpres(["evaluate", "--dataset", ds + "/manifest.json", "--split", "train", "--test", "lr={lr}",
+                              "--test", "hr=\(ds)/hr/{subject}.nii.gz", "--resample", "--metrics", "ssim", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let rows = try #require(o["subjects"] as? [[String: Any]])
+        #expect(Set(rows.compactMap { $0["subject"] as? String }) == ["anatomical thick-5-6 axial", "anatomical thick-5-6 coronal"])
+        #expect(rows.filter { $0["test"] as? String == "hr" }.allSatisfy { abs(($0["value"] as? Double ?? 0) - 1) < 1e-12 })
+        #expect(rows.filter { $0["test"] as? String == "lr" }.allSatisfy { ($0["value"] as? Double ?? 1) < 0.99 })
+        let empty = try runUpres(["evaluate", "--dataset", ds + "/manifest.json", "--test", "sr=x_{subject}.nii.gz"])
+        #expect(empty.status == 1 && empty.stderr.contains("the test split has no subjects"))
+        let bad = try runUpres(["evaluate", "--dataset", ds + "/manifest.json", "--split", "train", "--test", "sr.nii.gz"])
+        #expect(bad.status == 1 && bad.stderr.contains("a test is NAME=TEMPLATE"))
+        let missing = try runUpres(["evaluate", "--dataset", ds + "/manifest.json", "--split", "train", "--test", "sr=nowhere/{subject}.nii.gz"])
+        #expect(missing.status == 1 && missing.stderr.contains("nowhere/anatomical.nii.gz"), "\(missing.stderr)")
+    }
+
     @Test func perceptualMetricsPerSlice() throws {
         // anatomical.nii: 33 x 41 x 25; its axial slices are large enough for HaarPSI, not VIFp.
         let r = try runUpres(["evaluate", "--reference", anatomical, "--test", anatomical, "--metrics", "haarpsi", "--csv"])
@@ -80,5 +105,99 @@ import Testing
         #expect(r.status == 0 && abs((value ?? 0) - 1) < 1e-9, "\(r.stdout) \(r.stderr)")
         let small = try runUpres(["evaluate", "--reference", anatomical, "--test", anatomical, "--metrics", "vifp"])
         #expect(small.status == 1 && small.stderr.contains("VIFp needs images of at least 41 x 41 pixels, got 33 x 41"), "\(small.stderr)")
+    }
+
+    /// A 24^3 phantom with 2 mm voxels (0.008 ml each): bands along the first axis of CSF (i < 8,
+    /// 20), GM (60) and WM (100), plus a +-2 checkerboard, so every band's mean and SD are known.
+    func phantom(in dir: URL, _ name: String, _ value: (Int, Int, Int) -> Double) throws -> String {
+        var v = [Double](repeating: 0, count: 24 * 24 * 24)
+        for k in 0..<24 { for j in 0..<24 { for i in 0..<24 { v[i + 24 * (j + 24 * k)] = value(i, j, k) } } }
+        // Tensor (k, j, i) row-major, permuted to the volume's (i, j, k).
+        let data = try Tensor(v, shape: [24, 24, 24]).permute([2, 1, 0]).contiguous().to(.float32)
+        let url = dir.appendingPathComponent(name)
+        try NIfTI.write(Volume(data: data, affine: .scaling([2, 2, 2])), to: url)
+        return url.path
+    }
+
+    func band(_ i: Int) -> Double { i < 8 ? 20 : i < 16 ? 60 : 100 }
+    func checker(_ i: Int, _ j: Int, _ k: Int) -> Double { (i + j + k) % 2 == 0 ? 2 : -2 }
+
+    @Test func clinicalMeasuresAndSegmentationAgreement() throws {
+        let dir = try scratch()
+        let ref = try phantom(in: dir, "ref.nii.gz") { band($0) + checker($0, $1, $2) }
+        let test = try phantom(in: dir, "sr.nii.gz") { i, j, k in band(i) + 0.5 * checker(i, j, k) + sin(Double(j) * 0.7) }
+        let tissues = try [(0, 8), (8, 16), (16, 24)].enumerated().map { n, b in
+            try phantom(in: dir, "tissue\(n).nii.gz") { i, _, _ in (b.0..<b.1).contains(i) ? 1 : 0 }
+        }
+        // Label 1 below i = 12 in the reference, below 13 (sub-01) or 11 (sub-02) in the tests.
+        let refSeg = try phantom(in: dir, "ref_seg.nii.gz") { i, _, _ in i < 12 ? 1 : 2 }
+        let seg13 = try phantom(in: dir, "seg13.nii.gz") { i, _, _ in i < 13 ? 1 : 2 }
+        let seg11 = try phantom(in: dir, "seg11.nii.gz") { i, _, _ in i < 11 ? 1 : 2 }
+        let r = try runUpres(["evaluate", "--reference", ref, "--test", test, "--tissues"] + tissues
+                             + ["--segmentation", refSeg, "--test-segmentation", seg13, "--metrics", "mae", "clinical", "segmentation", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(list.count == 2 && list[0]["role"] as? String == "reference")
+        func value(_ i: Int, _ region: String, _ m: String) -> Double? { ((list[i]["metrics"] as? [String: Any])?[region] as? [String: Any])?[m] as? Double }
+        // The reference's tissues: means 20, 60, 100 and the SD of +-2 over 8 x 24 x 24 voxels.
+        let n = 8.0 * 24 * 24, sd = (4 * n / (n - 1)).squareRoot()
+        for (m, e) in [("csf_mean", 20.0), ("gm_mean", 60), ("wm_mean", 100), ("gm/wm", 0.6), ("csf/wm", 0.2), ("wm_sd", sd), ("cjv", 2 * sd / 40)] {
+            #expect(abs((value(0, "tissues", m) ?? .nan) - e) < 1e-6 * max(1, e), "\(m): \(value(0, "tissues", m) ?? .nan)")
+        }
+        #expect(value(0, "image", "mae") == nil && value(1, "image", "mae") != nil)
+        // Dice of label 1: 2 * 12 / (12 + 13); volumes 12 and 13 bands of 576 voxels of 0.008 ml.
+        #expect(abs((value(1, "seg 1", "dice") ?? 0) - 24.0 / 25) < 1e-9)
+        #expect(abs((value(0, "seg 1", "volume_ml") ?? 0) - 12 * 576 * 0.008) < 1e-9)
+        #expect(abs((value(1, "seg 1", "volume_diff_ml") ?? 0) - 576 * 0.008) < 1e-9)
+        #expect(abs((value(1, "seg 2", "volume_diff_pct") ?? 0) - (-100.0 / 12)) < 1e-9)
+        // Two subjects: volume differences +4.608 and -4.608 ml, Bland-Altman mean 0, SD 4.608 sqrt 2.
+        let csv = dir.appendingPathComponent("subjects.csv")
+        try """
+            subject,reference,csf,gm,wm,segmentation,SR,segmentation:SR
+            sub-01,ref.nii.gz,tissue0.nii.gz,tissue1.nii.gz,tissue2.nii.gz,ref_seg.nii.gz,sr.nii.gz,seg13.nii.gz
+            sub-02,ref.nii.gz,tissue0.nii.gz,tissue1.nii.gz,tissue2.nii.gz,ref_seg.nii.gz,sr.nii.gz,seg11.nii.gz
+
+            """.write(to: csv, atomically: true, encoding: .utf8)
+        let many = try runUpres(["evaluate", "--subjects", csv.path, "--json"])
+        #expect(many.status == 0, "\(many.stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(many.stdout.utf8)) as? [String: Any])
+        let ba = try #require((o["bland_altman"] as? [[String: Any]])?.first { $0["region"] as? String == "seg 1" })
+        #expect(abs((ba["mean_difference_ml"] as? Double ?? 1)) < 1e-9 && ba["n"] as? Int == 2)
+        #expect(abs((ba["sd_difference_ml"] as? Double ?? 0) - 4.608 * 2.0.squareRoot()) < 1e-9)
+        let table = try runUpres(["evaluate", "--subjects", csv.path, "--metrics", "psnr", "segmentation"])
+        #expect(table.status == 0 && table.stdout.contains("Bland-Altman agreement of the segmented volumes"), "\(table.stdout)\(table.stderr)")
+        // Missing inputs are named.
+        let noTissues = try runUpres(["evaluate", "--reference", ref, "--test", test, "--metrics", "clinical"])
+        #expect(noTissues.status != 0 && noTissues.stderr.contains("--metrics clinical needs --tissues CSF GM WM"))
+        let two = try runUpres(["evaluate", "--reference", ref, "--test", test, "--tissues", tissues[0], tissues[1]])
+        #expect(two.status != 0 && two.stderr.contains("--tissues takes three masks"))
+        let emptyCSF = try phantom(in: dir, "empty.nii.gz") { _, _, _ in 0 }
+        let empty = try runUpres(["evaluate", "--reference", ref, "--test", test, "--tissues", emptyCSF, tissues[1], tissues[2]])
+        #expect(empty.status == 1 && empty.stderr.contains("the CSF mask selects 0 voxel(s)") && empty.stderr.contains("empty.nii.gz"), "\(empty.stderr)")
+    }
+
+    @Test func brisqueScoresAndFeatures() throws {
+        let dir = try scratch()
+        let ref = try phantom(in: dir, "ref.nii.gz") { i, j, k in self.band(i) + 10 * sin(Double(i * j) * 0.3) + self.checker(i, j, k) }
+        let test = try phantom(in: dir, "sr.nii.gz") { i, j, k in self.band(i) + 10 * sin(Double(i * j) * 0.3) }
+        let model = packageRoot.appendingPathComponent("Tests/Fixtures/metrics/brisque_test_model.svm").path
+        let features = dir.appendingPathComponent("features.csv").path
+        let r = try runUpres(["evaluate", "--reference", ref, "--test", test, "--metrics", "brisque", "--brisque-model", model,
+                              "--brisque-features", features, "--csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // The reference and the test each get a score.
+        let row = r.stdout.split(separator: "\n").first { $0.hasPrefix("image,brisque,") }.map { $0.split(separator: ",") }
+        #expect(row?.count == 4 && row.map { Double($0[2]) != nil && Double($0[3]) != nil } == true, "\(r.stdout)")
+        // 24 axial slices of each volume, 36 features each.
+        let lines = try String(contentsOfFile: features, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1 + 2 * 24 && lines[0].split(separator: ",").count == 3 + 36)
+        #expect(lines[0].hasPrefix("subject,volume,slice_2,full_mscn_shape,full_mscn_variance,full_horizontal_shape"))
+        // Not overwritten without --force; no model, no score; a bad model file is named.
+        let again = try runUpres(["evaluate", "--reference", ref, "--test", test, "--metrics", "mae", "--brisque-features", features])
+        #expect(again.status != 0 && again.stderr.contains("already exists"))
+        let noModel = try runUpres(["evaluate", "--reference", ref, "--test", test, "--metrics", "brisque"])
+        #expect(noModel.status != 0 && noModel.stderr.contains("--metrics brisque needs --brisque-model"))
+        let bad = try runUpres(["evaluate", "--reference", ref, "--test", test, "--metrics", "brisque", "--brisque-model", ref])
+        #expect(bad.status == 1 && bad.stderr.contains("ref.nii.gz") && bad.stderr.contains("model"), "\(bad.stderr)")
     }
 }

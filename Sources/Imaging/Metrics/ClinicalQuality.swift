@@ -33,7 +33,7 @@ public struct ClinicalQuality: Sendable, Equatable, Codable {
     /// Median WM intensity over the 99.95th percentile of the image (WM2max).
     public var wm2max: Double
     /// Smoothness: the full width at half maximum (mm) along each axis, from the autocorrelation
-    /// of the intensity gradient inside the head (AFNI's 3dFWHMx classic estimate).
+    /// of the intensity gradient inside the tissue masks (AFNI's 3dFWHMx classic estimate).
     public var fwhm: [Double]
 
     /// - Parameters: `image` and the three masks share a grid; `spacing` is in mm.
@@ -63,8 +63,10 @@ public struct ClinicalQuality: Sendable, Equatable, Codable {
         let emax = -(n / n.squareRoot()) * log(1 / n.squareRoot())
         let wmMedian = try Percentiles.compute(x.maskedSelect(wm.gt(0.5)), [50])[0]
         let top = try Percentiles.compute(x, [99.95])[0]
-        // FWHM from the lag-1 autocorrelation of first differences inside the head (non-zero voxels).
-        let head = try Tensor.where(x.gt(0), Tensor.ones([1], dtype: .float64), Tensor.zeros([1], dtype: .float64))
+        // FWHM from the lag-1 autocorrelation of first differences inside the tissues (the union of
+        // the three masks; the non-zero voxels would take in the faint ringing an interpolator
+        // leaves in the background, whose near-zero differences inflate the estimate).
+        let head = try csf.gt(0.5).logicalOr(gm.gt(0.5)).logicalOr(wm.gt(0.5)).to(.float64)
         var fwhm: [Double] = []
         for a in 0..<Swift.min(3, x.rank) {
             let len = x.size(a)
