@@ -92,24 +92,27 @@ public struct SSIM: Sendable {
         let np = Double(Int(pow(Double(win), Double(dims))))
         let covNorm = sampleCovariance ? np / (np - 1) : 1.0
 
-        // The five local statistics, filtered together as a leading batch of 5.
-        func ssimMap(_ x: Tensor, _ y: Tensor, valid: Bool) throws -> Tensor {
-            let stack = try Tensor.stack([x, y, x * x, y * y, x * y], dim: 0)
-            let f = valid ? try filter.valid(stack, spatialDims: dims) : try filter.reflect(stack, spatialDims: dims)
-            let ux = try f.select(0, 0), uy = try f.select(0, 1)
-            let uxx = try f.select(0, 2), uyy = try f.select(0, 3), uxy = try f.select(0, 4)
-            let vx = try (uxx - ux * ux) * Scalar(covNorm)
-            let vy = try (uyy - uy * uy) * Scalar(covNorm)
-            let vxy = try (uxy - ux * uy) * Scalar(covNorm)
-            let a1 = try ux * uy * 2 + Scalar(c1)
-            let a2 = try vxy * 2 + Scalar(c2)
-            let b1 = try ux * ux + uy * uy + Scalar(c1)
-            let b2 = try vx + vy + Scalar(c2)
-            return try (a1 * a2) / (b1 * b2)
+        // The local statistics of x, y, x^2 + y^2 and x y, filtered together as a leading batch
+        // of 4 (vx + vy is all the formula needs of the two variances).
+        func statistics(_ x: Tensor, _ y: Tensor) throws -> Tensor {
+            let sumOfSquares = try x * x
+            try sumOfSquares.addcmul_(y, y)
+            return try Tensor.stack([x, y, sumOfSquares, x * y], dim: 0)
+        }
+        func ssimMap(_ f: Tensor) throws -> Tensor {
+            let ux = try f.select(0, 0), uy = try f.select(0, 1), s = try f.select(0, 2), uxy = try f.select(0, 3)
+            let uxuy = try ux * uy
+            let uu = try ux * ux
+            try uu.addcmul_(uy, uy)
+            let a1 = try uxuy * 2 + Scalar(c1)
+            let a2 = try (uxy - uxuy) * Scalar(2 * covNorm) + Scalar(c2)
+            let b1 = try uu + Scalar(c1)
+            let b2 = try (s - uu) * Scalar(covNorm) + Scalar(c2)
+            return try a1.mul_(a2).div_(b1.mul_(b2))
         }
 
         var map: Tensor?
-        if wantMap || mask != nil { map = try ssimMap(x, y, valid: false) }
+        if wantMap || mask != nil { map = try ssimMap(filter.reflect(statistics(x, y), spatialDims: dims)) }
         let spatial = Array((test.rank - dims)..<test.rank)
         var means: [Double]
         if let mask {
@@ -117,13 +120,23 @@ public struct SSIM: Sendable {
             guard try m.any().itemBool() else { throw MetricError.emptyMask("the mask selects no voxel") }
             means = [try map!.to(.float64).maskedSelect(m).mean().item()]
         } else {
-            // The valid-filtered statistics equal the map with the border cropped.
-            let cropped = try ssimMap(x, y, valid: true).to(.float64)
-            if batched {
-                means = try cropped.mean(dims: spatial).toArray(Double.self)
-            } else {
-                means = [try cropped.mean().item()]
+            // The valid-filtered statistics equal the map with the border cropped. In 3-D, slabs
+            // of a few output planes along the first spatial axis go from the images to the sum
+            // of their map while their statistics stay in cache.
+            let first = test.rank - dims, r = filter.radius
+            let outFirst = test.size(first) - 2 * r
+            let slab = dims == 3 ? 16 : outFirst
+            var sums: Tensor?
+            for start in stride(from: 0, to: outFirst, by: slab) {
+                let n = Swift.min(slab, outFirst - start)
+                let f = try filter.valid(statistics(x.narrow(first, start: start, length: n + 2 * r),
+                                                    y.narrow(first, start: start, length: n + 2 * r)), spatialDims: dims)
+                let part = try ssimMap(f).sum(dims: batched ? spatial : nil, dtype: .float64)
+                sums = try sums.map { try $0 + part } ?? part
             }
+            let leading = batched ? 1 : (0..<first).map { test.size($0) }.reduce(1, *)
+            let count = Double(leading * spatial.map { test.size($0) - 2 * r }.reduce(1, *))
+            means = try (sums! / count).flatten().toArray(Double.self)
         }
         return (means, map)
     }
