@@ -77,3 +77,33 @@ extension ImagingBench {
         print("ssim3d.181x217x181", s)
     }
 }
+
+extension ImagingBench {
+    /// piq's 2-D metrics on 8 axial slices (80 to 87) of Colin 27 against a copy at 0.9 x + 10, scaled by
+    /// the reference's range to [0, 1]: VIFp, HaarPSI, FSIM and VSI in float64, and LPIPS and DISTS
+    /// (VGG16 in float32) with random He-initialized weights (the timing does not depend on them).
+    static func perceptual(_ o: Options) throws {
+        let ref = try NIfTI.readVolume(URL(fileURLWithPath: "\(samples)/colin27/colin27_t1_1mm.nii.gz")).data.to(.float64)
+        let test = try ref * 0.9 + 10
+        let lo = try ref.min().item(), range = try ref.max().item() - lo
+        func slices(_ v: Tensor) throws -> Tensor { try ((v.narrow(2, start: 80, length: 8) - lo) / range).permute([2, 0, 1]).contiguous() }
+        let x = try slices(test), y = try slices(ref)
+        for metric in Perceptual.Metric.allCases {
+            print("perceptual.\(metric.rawValue).8x181x217", try timed(o.repeats) { _ = try Perceptual.compute(metric, x, y) })
+        }
+        let g = try Generator(seed: 0)
+        var vgg: [String: Tensor] = [:]
+        var inputs = 3
+        for (i, out) in zip(VGG16Features.convolutionIndices, [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]) {
+            vgg["features.\(i).weight"] = try Tensor.randn([out, inputs, 3, 3], generator: g) * (2.0 / Double(9 * inputs)).squareRoot()
+            vgg["features.\(i).bias"] = try Tensor.zeros([out])
+            inputs = out
+        }
+        let backbone = try VGG16Features(tensors: vgg, file: "random")
+        let lin = Dictionary(uniqueKeysWithValues: try VGG16Features.featureChannels.enumerated().map { i, c in ("lin\(i)", try Tensor.rand([1, c, 1, 1], generator: g)) })
+        let lpips = try LPIPS(backbone: backbone, tensors: lin, file: "random")
+        let dists = try DISTS(backbone: backbone, tensors: ["alpha": Tensor.rand([1475], generator: g), "beta": Tensor.rand([1475], generator: g)], file: "random")
+        print("perceptual.lpips.8x181x217", try timed(o.repeats) { _ = try lpips.compute(x, y) })
+        print("perceptual.dists.8x181x217", try timed(o.repeats) { _ = try dists.compute(x, y) })
+    }
+}

@@ -130,6 +130,7 @@ do {
     case "resample": try ImagingBench.resample(options)
     case "memory": try MemoryCheck.run(cycles: 100_000)
     case "ssim": try ImagingBench.ssim(options)
+    case "perceptual": try ImagingBench.perceptual(options)
     case "simulate": try ImagingBench.simulate(options)
     case "train": try TrainingBench.train(options)
     case "upsample":
@@ -142,7 +143,7 @@ do {
         try ImagingBench.resample(options)
         try ImagingBench.ssim(options)
     default:
-        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample, ssim, simulate, train, upsample, memory or all\n")
+        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample, ssim, perceptual, simulate, train, upsample, memory or all\n")
         exit(2)
     }
 } catch {

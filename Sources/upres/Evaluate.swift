@@ -9,7 +9,9 @@ struct Evaluate: ParsableCommand {
         abstract: "Compare test volumes with a reference: full-reference, perceptual, no-reference, clinical and segmentation metrics.",
         discussion: """
             Metrics follow scikit-image (PSNR; SSIM with Wang's settings: Gaussian window sigma 1.5, \
-            K1 0.01, K2 0.03; NRMSE) and piq (VIFp, HaarPSI, FSIM, VSI and BRISQUE, per slice). With \
+            K1 0.01, K2 0.03; NRMSE) and piq (VIFp, HaarPSI, FSIM, VSI, BRISQUE, LPIPS and DISTS, per \
+            slice; LPIPS and DISTS need ImageNet-trained weights: --vgg16 and --lpips-weights or \
+            --dists-weights, as safetensors). With \
             --mask they are computed over the mask's voxels (SSIM: the mean of its map there); with \
             --labels, also per label of the label map. Tests on another grid are refused unless \
             --resample puts them on the reference's grid (linear).
@@ -53,14 +55,21 @@ struct Evaluate: ParsableCommand {
     var brisqueRange: String?
     @Option(name: .customLong("brisque-features"), help: "Write the 36 BRISQUE features of every slice of the reference and tests to this CSV.")
     var brisqueFeatures: String?
+    @Option(name: .long, help: "VGG16 backbone weights for lpips and dists: torchvision's vgg16 state dict as safetensors (features.0.weight ...).")
+    var vgg16: String?
+    @Option(name: .customLong("lpips-weights"), help: "LPIPS's linear layers (lin0 ... lin4, or lin0.model.1.weight ...) as safetensors; with --vgg16.")
+    var lpipsWeights: String?
+    @Option(name: .customLong("dists-weights"), help: "DISTS's alpha and beta as safetensors; with --vgg16.")
+    var distsWeights: String?
     @Option(name: .long, help: "PSNR/SSIM data range: 'reference' (max - min), 'clipped' (p99 - p1) or a number.")
     var dataRange: String = "reference"
     @Flag(help: "Resample tests on another grid onto the reference's (linear) instead of refusing them.") var resample = false
     @Flag(help: "Overwrite the --brisque-features file if it exists.") var force = false
+    @Flag(help: "No progress bar for lpips and dists (VGG16 on every slice).") var quiet = false
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Print CSV.") var csv = false
 
-    static let fullReference = ["psnr", "ssim", "ssim2d", "mae", "mse", "rmse", "nmse", "nrmse"] + Perceptual.Metric.allCases.map(\.rawValue)
+    static let fullReference = ["psnr", "ssim", "ssim2d", "mae", "mse", "rmse", "nmse", "nrmse"] + Perceptual.Metric.allCases.map(\.rawValue) + ["lpips", "dists"]
     static let allMetrics = fullReference + ["brisque", "clinical", "segmentation"]
     static let defaultMetrics = ["psnr", "ssim", "ssim2d", "mae", "mse", "rmse", "nmse", "nrmse"]
     static let clinicalRows = ["cjv", "efc", "fwhm_avg", "fwhm_i", "fwhm_j", "fwhm_k", "wm2max"]
@@ -102,6 +111,12 @@ struct Evaluate: ParsableCommand {
         if wanted.contains("brisque") && brisqueModel == nil {
             throw ValidationError("--metrics brisque needs --brisque-model FILE: a libsvm SVR model of the 36 BRISQUE features (such as the authors' allmodel); upres ships none. --brisque-features writes the features without a model.")
         }
+        for (metric, file, option) in [("lpips", lpipsWeights, "--lpips-weights"), ("dists", distsWeights, "--dists-weights")] {
+            if wanted.contains(metric) && (vgg16 == nil || file == nil) {
+                throw ValidationError("--metrics \(metric) needs ImageNet-trained weights, which upres does not ship: the VGG16 backbone (--vgg16 FILE, torchvision's vgg16 state dict) and \(metric.uppercased())'s own (\(option) FILE), as safetensors")
+            }
+            if file != nil && vgg16 == nil { throw ValidationError("\(option) needs --vgg16 FILE, the VGG16 backbone weights") }
+        }
         if json && csv { throw ValidationError("choose one of --json and --csv") }
         if !["reference", "clipped"].contains(dataRange) && Double(dataRange).map({ $0 > 0 }) != true {
             throw ValidationError("--data-range \(dataRange): expected reference, clipped or a positive number")
@@ -122,6 +137,8 @@ struct Evaluate: ParsableCommand {
         if !tissues.isEmpty || subjects != nil { m.append("clinical") }
         if segmentation != nil || subjects != nil { m.append("segmentation") }
         if brisqueModel != nil { m.append("brisque") }
+        if vgg16 != nil && lpipsWeights != nil { m.append("lpips") }
+        if vgg16 != nil && distsWeights != nil { m.append("dists") }
         return m
     }
 
@@ -153,6 +170,7 @@ struct Evaluate: ParsableCommand {
         if let model, model.supportVectors[0].count != scaling.ranges.count {
             throw CLIError("\(brisqueRange ?? "the BRISQUE range"): \(scaling.ranges.count) feature ranges for a model of \(model.supportVectors[0].count) features")
         }
+        let networks = try loadNetworks()
         let inputs: [EvaluationInputs]
         if let subjects {
             inputs = try SubjectList.read(subjects)
@@ -165,7 +183,7 @@ struct Evaluate: ParsableCommand {
                                                                                     segmentation: testSegmentation.isEmpty ? nil : testSegmentation[i]) })]
         }
         var features: [FeatureRow] = []
-        let results = try inputs.map { try evaluate($0, model: model, scaling: scaling, features: &features) }
+        let results = try inputs.map { try evaluate($0, model: model, scaling: scaling, networks: networks, features: &features) }
         if let out = brisqueFeatures { try writeFeatures(features, to: out) }
         if subjects != nil || dataset != nil {
             try report(subjects: inputs, results)
@@ -218,7 +236,8 @@ struct Evaluate: ParsableCommand {
     }
 
     /// One subject: reads its volumes, puts them on the reference's grid and computes every row.
-    func evaluate(_ input: EvaluationInputs, model: SVRModel?, scaling: FeatureScaling, features: inout [FeatureRow]) throws -> Result {
+    func evaluate(_ input: EvaluationInputs, model: SVRModel?, scaling: FeatureScaling, networks: Networks,
+                  features: inout [FeatureRow]) throws -> Result {
         let reference = input.reference
         let refVolume = try VolumeIO.read(reference).volume
         try VolumeIO.requireScalar(refVolume, reference)
@@ -259,7 +278,7 @@ struct Evaluate: ParsableCommand {
             let data = try onGrid(t.path, "test")
             images.append(data)
             do {
-                columns.append(try regions.flatMap { _, region in try full.map { Optional(try compute($0, data, refData, region)) } })
+                columns.append(try regions.flatMap { _, region in try full.map { Optional(try compute($0, data, refData, region, networks)) } })
             } catch let e as MetricError {
                 throw CLIError("\(subject)\(t.path) against \(reference): \(e)")
             }
@@ -470,7 +489,21 @@ struct Evaluate: ParsableCommand {
         }
     }
 
-    func compute(_ metric: String, _ t: Tensor, _ r: Tensor, _ region: Tensor?) throws -> Double {
+    /// The deep-feature metrics' networks, loaded once when their weights are given.
+    struct Networks { var lpips: LPIPS?; var dists: DISTS? }
+
+    func loadNetworks() throws -> Networks {
+        guard let vgg16, lpipsWeights != nil || distsWeights != nil else { return Networks() }
+        do {
+            let backbone = try VGG16Features(contentsOf: URL(fileURLWithPath: vgg16))
+            return Networks(lpips: try lpipsWeights.map { try LPIPS(backbone: backbone, contentsOf: URL(fileURLWithPath: $0)) },
+                            dists: try distsWeights.map { try DISTS(backbone: backbone, contentsOf: URL(fileURLWithPath: $0)) })
+        } catch let e as MetricError {
+            throw CLIError("\(e)")
+        }
+    }
+
+    func compute(_ metric: String, _ t: Tensor, _ r: Tensor, _ region: Tensor?, _ networks: Networks) throws -> Double {
         switch metric {
         case "psnr": return try FullReference.psnr(t, r, mask: region, dataRange: range)
         case "ssim": return try SSIM().compare(t, r, dims: 3, dataRange: range, mask: region).mean
@@ -484,23 +517,36 @@ struct Evaluate: ParsableCommand {
             guard !kept.isEmpty else { return .nan }
             return kept.reduce(0, +) / Double(kept.count)
         case let name where Perceptual.Metric(rawValue: name) != nil:
-            // Per slice across --slice-axis, scaled to [0, 1] by the reference's range (piq's
-            // convention); the mean over the slices where the reference is not constant (and which
-            // the region touches).
             let metric = Perceptual.Metric(rawValue: name)!
-            guard let (keep, s) = try scaledSlices([t, r], r, region) else { return .nan }
-            var scores: [Double] = []
-            for start in stride(from: 0, to: keep.count, by: 8) {
-                let n = Swift.min(8, keep.count - start)
-                scores += try Perceptual.compute(metric, s[0].narrow(0, start: start, length: n), s[1].narrow(0, start: start, length: n))
-            }
-            return scores.reduce(0, +) / Double(scores.count)
+            return try meanOverSlices(t, r, region, batch: 8, progress: nil) { try Perceptual.compute(metric, $0, $1) }
+        case "lpips":
+            return try meanOverSlices(t, r, region, batch: 4, progress: metric) { try networks.lpips!.compute($0, $1) }
+        case "dists":
+            return try meanOverSlices(t, r, region, batch: 4, progress: metric) { try networks.dists!.compute($0, $1) }
         case "mae": return try FullReference.mae(t, r, mask: region)
         case "mse": return try FullReference.mse(t, r, mask: region)
         case "rmse": return try FullReference.rmse(t, r, mask: region)
         case "nmse": return try FullReference.nmse(t, r, mask: region)
         default: return try FullReference.nrmse(t, r, mask: region)
         }
+    }
+
+    /// A 2-D metric per slice across --slice-axis, scaled to [0, 1] by the reference's range (piq's
+    /// convention): the mean over the slices where the reference is not constant (and which the
+    /// region touches), computed `batch` slices at a time; with a progress bar when `progress`
+    /// names the metric (those that run VGG16 on every slice).
+    func meanOverSlices(_ t: Tensor, _ r: Tensor, _ region: Tensor?, batch: Int, progress: String?,
+                        _ metric: (Tensor, Tensor) throws -> [Double]) throws -> Double {
+        guard let (keep, s) = try scaledSlices([t, r], r, region) else { return .nan }
+        var scores: [Double] = []
+        let bar = progress.map { ProgressBar(label: $0, quiet: quiet) }
+        for start in stride(from: 0, to: keep.count, by: batch) {
+            let n = Swift.min(batch, keep.count - start)
+            scores += try metric(s[0].narrow(0, start: start, length: n), s[1].narrow(0, start: start, length: n))
+            bar?.update(start + n, keep.count)
+        }
+        bar?.finish()
+        return scores.reduce(0, +) / Double(scores.count)
     }
 
     func format(_ x: Double) -> String { x.isFinite ? String(format: Swift.abs(x) >= 100 ? "%.2f" : "%.4f", x) : (x.isNaN ? "nan" : "inf") }

@@ -132,9 +132,10 @@ final class ProgressBar {
     let start = Date()
     var last = -1
 
+    /// Silent when `quiet` or when stderr is not a terminal (a log file gets no carriage returns).
     init(label: String, quiet: Bool) {
         self.label = label
-        self.quiet = quiet
+        self.quiet = quiet || isatty(2) == 0
     }
 
     func update(_ done: Int, _ total: Int) {

@@ -44,7 +44,8 @@ import Torch
         #expect(grid.status == 1 && grid.stderr.contains("pass --resample"))
         #expect(try runUpres(["evaluate", "--reference", colin, "--test", thick, "--resample", "--metrics", "mae"]).status == 0)
         #expect(try runUpres(["evaluate", "--reference", colin, "--test", colin, "--metrics", "psnr", "--data-range", "-3"]).status != 0)
-        #expect(try runUpres(["evaluate", "--reference", colin, "--test", colin, "--metrics", "lpips"]).status != 0)
+        let lpips = try runUpres(["evaluate", "--reference", colin, "--test", colin, "--metrics", "lpips"])
+        #expect(lpips.status != 0 && lpips.stderr.contains("--vgg16 FILE") && lpips.stderr.contains("--lpips-weights FILE"), "\(lpips.stderr)")
         #expect(try runUpres(["evaluate", "--reference", colin]).status != 0)
     }
 
@@ -199,5 +200,56 @@ import Torch
         #expect(noModel.status != 0 && noModel.stderr.contains("--metrics brisque needs --brisque-model"))
         let bad = try runUpres(["evaluate", "--reference", ref, "--test", test, "--metrics", "brisque", "--brisque-model", ref])
         #expect(bad.status == 1 && bad.stderr.contains("ref.nii.gz") && bad.stderr.contains("model"), "\(bad.stderr)")
+    }
+
+    /// LPIPS and DISTS through the command, with random weights written as safetensors: the table's
+    /// value is the mean over the axial slices of what Imaging's metrics give on them.
+    @Test func deepFeatureMetricsWithUserWeights() throws {
+        let dir = try scratch()
+        let ref = try phantom(in: dir, "ref.nii.gz") { i, j, k in self.band(i) + 10 * sin(Double(i * j + k) * 0.3) + self.checker(i, j, k) }
+        let test = try phantom(in: dir, "sr.nii.gz") { i, j, k in self.band(i) + 10 * sin(Double(i * j + k) * 0.3) }
+        let g = try Generator(seed: 11)
+        var vgg: [String: Tensor] = [:]
+        var inputs = 3
+        for (i, out) in zip(VGG16Features.convolutionIndices, [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]) {
+            vgg["features.\(i).weight"] = try (Tensor.rand([out, inputs, 3, 3], generator: g) * 2 - 1) * (6.0 / Double(9 * inputs)).squareRoot()
+            vgg["features.\(i).bias"] = try Tensor.zeros([out])
+            inputs = out
+        }
+        let lin = Dictionary(uniqueKeysWithValues: try VGG16Features.featureChannels.enumerated().map { i, c in
+            ("lin\(i).model.1.weight", try Tensor.rand([1, c, 1, 1], generator: g))
+        })
+        let ab = ["alpha": try Tensor.rand([1, 1475, 1, 1], generator: g), "beta": try Tensor.rand([1, 1475, 1, 1], generator: g)]
+        let files = (vgg: dir.appendingPathComponent("vgg16.safetensors"), lpips: dir.appendingPathComponent("lpips.safetensors"),
+                     dists: dir.appendingPathComponent("dists.safetensors"))
+        try Safetensors.write(vgg, to: files.vgg)
+        try Safetensors.write(lin, to: files.lpips)
+        try Safetensors.write(ab, to: files.dists)
+        let r = try runUpres(["evaluate", "--reference", ref, "--test", test, "--metrics", "lpips", "dists", "--vgg16", files.vgg.path,
+                              "--lpips-weights", files.lpips.path, "--dists-weights", files.dists.path, "--csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+        func value(_ metric: String) -> Double? {
+            r.stdout.split(separator: "\n").first { $0.hasPrefix("image,\(metric),") }.flatMap { Double($0.split(separator: ",")[2]) }
+        }
+        // The same slices through the library: scaled by the reference's range, every axial slice.
+        let x = try NIfTI.readVolume(URL(fileURLWithPath: test)).data.to(.float64), y = try NIfTI.readVolume(URL(fileURLWithPath: ref)).data.to(.float64)
+        let lo = try y.min().item(), range = try y.max().item() - lo
+        let xs = try ((x - lo) / range).permute([2, 0, 1]), ys = try ((y - lo) / range).permute([2, 0, 1])
+        let backbone = try VGG16Features(contentsOf: files.vgg)
+        for (metric, scores) in [("lpips", try LPIPS(backbone: backbone, contentsOf: files.lpips).compute(xs, ys)),
+                                 ("dists", try DISTS(backbone: backbone, contentsOf: files.dists).compute(xs, ys))] {
+            let mean = scores.reduce(0, +) / Double(scores.count)
+            let got = try #require(value(metric), "\(metric) missing: \(r.stdout)")
+            #expect(mean > 0 && abs(got - mean) <= 1e-9 * abs(mean), "\(metric): command \(got), library \(mean)")
+        }
+        // Given weights add the metrics to the default set; a backbone alone, or a pickle, is refused clearly.
+        let d = try runUpres(["evaluate", "--reference", ref, "--test", test, "--vgg16", files.vgg.path, "--dists-weights", files.dists.path, "--csv"])
+        #expect(d.status == 0 && d.stdout.contains("image,dists,") && d.stdout.contains("image,psnr,") && !d.stdout.contains("lpips"), "\(d.stdout)")
+        let alone = try runUpres(["evaluate", "--reference", ref, "--test", test, "--lpips-weights", files.lpips.path])
+        #expect(alone.status != 0 && alone.stderr.contains("--lpips-weights needs --vgg16"), "\(alone.stderr)")
+        let pth = dir.appendingPathComponent("vgg16-397923af.pth")
+        try Data([0x80, 0x02, 0x8A, 0x0A]).write(to: pth)
+        let pickle = try runUpres(["evaluate", "--reference", ref, "--test", test, "--vgg16", pth.path, "--lpips-weights", files.lpips.path])
+        #expect(pickle.status == 1 && pickle.stderr.contains("vgg16-397923af.pth") && pickle.stderr.contains("PyTorch pickle"), "\(pickle.stderr)")
     }
 }
