@@ -9,9 +9,7 @@ Prints `name seconds` lines, medians of --repeats runs (after one warm-up).
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import nibabel as nib
 import numpy as np
@@ -19,15 +17,7 @@ import piq
 import torch
 import torchvision
 
-
-def timed(repeats, body):
-    body()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        body()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+from imaging_reference import timed  # bench/ is the script's directory, first on sys.path
 
 
 def main():
