@@ -9,7 +9,8 @@ struct Evaluate: ParsableCommand {
         abstract: "Compare test volumes with a reference: full-reference, perceptual, no-reference, clinical and segmentation metrics.",
         discussion: """
             Metrics follow scikit-image (PSNR; SSIM with Wang's settings: Gaussian window sigma 1.5, \
-            K1 0.01, K2 0.03; NRMSE) and piq (VIFp, HaarPSI, FSIM, VSI, BRISQUE, LPIPS and DISTS, per \
+            K1 0.01, K2 0.03, and its map with --ssim-map; NRMSE normalized \
+            by the reference's norm (nrmse), range (nrmse_min_max) or mean (nrmse_mean)) and piq (VIFp, HaarPSI, FSIM, VSI, BRISQUE, LPIPS and DISTS, per \
             slice; LPIPS and DISTS need ImageNet-trained weights: --vgg16 and --lpips-weights or \
             --dists-weights, as safetensors). With \
             --mask they are computed over the mask's voxels (SSIM: the mean of its map there); with \
@@ -55,6 +56,8 @@ struct Evaluate: ParsableCommand {
     var brisqueRange: String?
     @Option(name: .customLong("brisque-features"), help: "Write the 36 BRISQUE features of every slice of the reference and tests to this CSV.")
     var brisqueFeatures: String?
+    @Option(name: .customLong("ssim-map"), help: "Write the 3-D SSIM map of a test (full size, on the reference's grid) to this NIfTI file; one per --test, in the same order.")
+    var ssimMap: [String] = []
     @Option(name: .long, help: "VGG16 backbone weights for lpips and dists: torchvision's vgg16 state dict as safetensors (features.0.weight ...).")
     var vgg16: String?
     @Option(name: .customLong("lpips-weights"), help: "LPIPS's linear layers (lin0 ... lin4, or lin0.model.1.weight ...) as safetensors; with --vgg16.")
@@ -64,12 +67,12 @@ struct Evaluate: ParsableCommand {
     @Option(name: .long, help: "PSNR/SSIM data range: 'reference' (max - min), 'clipped' (p99 - p1) or a number.")
     var dataRange: String = "reference"
     @Flag(help: "Resample tests on another grid onto the reference's (linear) instead of refusing them.") var resample = false
-    @Flag(help: "Overwrite the --brisque-features file if it exists.") var force = false
+    @Flag(help: "Overwrite the --brisque-features and --ssim-map files if they exist.") var force = false
     @Flag(help: "No progress bar for lpips and dists (VGG16 on every slice).") var quiet = false
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Print CSV.") var csv = false
 
-    static let fullReference = ["psnr", "ssim", "ssim2d", "mae", "mse", "rmse", "nmse", "nrmse"] + Perceptual.Metric.allCases.map(\.rawValue) + ["lpips", "dists"]
+    static let fullReference = ["psnr", "ssim", "ssim2d", "mae", "mse", "rmse", "nmse", "nrmse", "nrmse_min_max", "nrmse_mean"] + Perceptual.Metric.allCases.map(\.rawValue) + ["lpips", "dists"]
     static let allMetrics = fullReference + ["brisque", "clinical", "segmentation"]
     static let defaultMetrics = ["psnr", "ssim", "ssim2d", "mae", "mse", "rmse", "nmse", "nrmse"]
     static let clinicalRows = ["cjv", "efc", "fwhm_avg", "fwhm_i", "fwhm_j", "fwhm_k", "wm2max"]
@@ -80,12 +83,12 @@ struct Evaluate: ParsableCommand {
         let many = [subjects != nil, dataset != nil].filter { $0 }.count
         if many > 1 { throw ValidationError("choose one of --subjects and --dataset") }
         if subjects != nil {
-            guard reference == nil, test.isEmpty, mask == nil, labels == nil, tissues.isEmpty, segmentation == nil, testSegmentation.isEmpty else {
-                throw ValidationError("--subjects takes the references, tests, masks, labels, tissues and segmentations from its CSV; drop --reference, --test, --mask, --labels, --tissues and the segmentation options")
+            guard reference == nil, test.isEmpty, mask == nil, labels == nil, tissues.isEmpty, segmentation == nil, testSegmentation.isEmpty, ssimMap.isEmpty else {
+                throw ValidationError("--subjects takes the references, tests, masks, labels, tissues and segmentations from its CSV; drop --reference, --test, --mask, --labels, --tissues, --ssim-map and the segmentation options")
             }
         } else if dataset != nil {
-            guard reference == nil, mask == nil, labels == nil, tissues.isEmpty, segmentation == nil, testSegmentation.isEmpty else {
-                throw ValidationError("--dataset takes each subject's reference and mask from the manifest; give only --test NAME=TEMPLATE")
+            guard reference == nil, mask == nil, labels == nil, tissues.isEmpty, segmentation == nil, testSegmentation.isEmpty, ssimMap.isEmpty else {
+                throw ValidationError("--dataset takes each subject's reference and mask from the manifest; give only --test NAME=TEMPLATE (no --ssim-map)")
             }
             guard DatasetManifest.Split(rawValue: split) != nil else { throw ValidationError("--split \(split): expected train, validation or test") }
             guard !test.isEmpty else { throw ValidationError("--dataset needs at least one --test NAME=TEMPLATE") }
@@ -98,6 +101,9 @@ struct Evaluate: ParsableCommand {
             guard testSegmentation.isEmpty || (segmentation != nil && testSegmentation.count == test.count) else {
                 throw ValidationError(segmentation == nil ? "--test-segmentation needs --segmentation (the reference's)"
                                       : "give one --test-segmentation per --test (\(test.count)), got \(testSegmentation.count)")
+            }
+            guard ssimMap.isEmpty || ssimMap.count == test.count else {
+                throw ValidationError("give one --ssim-map per --test (\(test.count)), got \(ssimMap.count)")
             }
             if wanted.contains("clinical") && tissues.isEmpty { throw ValidationError("--metrics clinical needs --tissues CSF GM WM") }
             if wanted.contains("segmentation") && testSegmentation.isEmpty {
@@ -161,6 +167,8 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         if let out = brisqueFeatures { try VolumeIO.checkOutput(out, force: force) }
+        for out in ssimMap { try VolumeIO.checkOutput(out, force: force) }
+        if Set(ssimMap).count < ssimMap.count { throw CLIError("--ssim-map: the same file is named twice") }
         let model = try brisqueModel.map { path in
             do { return try SVRModel(contentsOf: URL(fileURLWithPath: path)) } catch { throw CLIError("--brisque-model: \(error)") }
         }
@@ -277,6 +285,7 @@ struct Evaluate: ParsableCommand {
         for t in input.tests {
             let data = try onGrid(t.path, "test")
             images.append(data)
+            if !ssimMap.isEmpty { try writeSSIMMap(data, refVolume, refData, test: t.path, to: ssimMap[images.count - 2]) }
             do {
                 columns.append(try regions.flatMap { _, region in try full.map { Optional(try compute($0, data, refData, region, networks)) } })
             } catch let e as MetricError {
@@ -341,6 +350,30 @@ struct Evaluate: ParsableCommand {
         }
         result.values = columns
         return result
+    }
+
+    /// --ssim-map: the full-size 3-D SSIM map (scikit-image's `full=True`) of a test against the
+    /// reference, float32 on the reference's grid, with the data range of the ssim row.
+    func writeSSIMMap(_ test: Tensor, _ refVolume: Volume, _ refData: Tensor, test path: String, to out: String) throws {
+        let map: Tensor
+        do {
+            map = try SSIM().compare(test, refData, dims: 3, dataRange: range, wantMap: true).map!.to(.float32)
+        } catch let e as MetricError {
+            throw CLIError("\(path) against \(refVolume.metadata.sourcePath ?? "the reference"): \(e)")
+        }
+        var metadata = refVolume.metadata
+        metadata.description = "upres SSIM map"
+        metadata.intentCode = 0
+        metadata.intentName = ""
+        metadata.calMin = 0
+        metadata.calMax = 1
+        do {
+            try NIfTI.write(Volume(data: map, affine: refVolume.affine, metadata: metadata), to: URL(fileURLWithPath: out),
+                            options: NIfTIWriteOptions(overwrite: force))
+        } catch {
+            throw CLIError("\(out): cannot write the SSIM map (\(error))")
+        }
+        Console.err("wrote \(out): SSIM map of \(URL(fileURLWithPath: path).lastPathComponent)")
     }
 
     func requireFinite(_ d: Tensor, _ path: String) throws {
@@ -527,7 +560,9 @@ struct Evaluate: ParsableCommand {
         case "mse": return try FullReference.mse(t, r, mask: region)
         case "rmse": return try FullReference.rmse(t, r, mask: region)
         case "nmse": return try FullReference.nmse(t, r, mask: region)
-        default: return try FullReference.nrmse(t, r, mask: region)
+        case "nrmse_min_max": return try FullReference.nrmse(t, r, mask: region, normalization: .minMax)
+        case "nrmse_mean": return try FullReference.nrmse(t, r, mask: region, normalization: .mean)
+        default: return try FullReference.nrmse(t, r, mask: region, normalization: .euclidean)
         }
     }
 

@@ -252,4 +252,36 @@ import Torch
         let pickle = try runUpres(["evaluate", "--reference", ref, "--test", test, "--vgg16", pth.path, "--lpips-weights", files.lpips.path])
         #expect(pickle.status == 1 && pickle.stderr.contains("vgg16-397923af.pth") && pickle.stderr.contains("PyTorch pickle"), "\(pickle.stderr)")
     }
+
+    /// --ssim-map writes the full-size map; its mean over the interior (scikit-image's crop of 5
+    /// voxels for the 11-voxel Gaussian window) is the ssim row. The NRMSE normalizations as rows.
+    @Test func ssimMapAndNRMSENormalizations() throws {
+        let dir = try scratch()
+        let ref = try phantom(in: dir, "ref.nii.gz") { i, j, k in self.band(i) + 10 * sin(Double(i * j + k) * 0.3) + self.checker(i, j, k) }
+        let test = try phantom(in: dir, "sr.nii.gz") { i, j, k in self.band(i) + 10 * sin(Double(i * j + k) * 0.3) }
+        let map = dir.appendingPathComponent("ssim_map.nii.gz").path
+        let r = try runUpres(["evaluate", "--reference", ref, "--test", test, "--metrics", "ssim", "nrmse", "nrmse_min_max", "nrmse_mean",
+                              "--ssim-map", map, "--csv"])
+        #expect(r.status == 0 && r.stderr.contains("wrote \(map)"), "\(r.stderr)")
+        func value(_ metric: String) throws -> Double {
+            try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("image,\(metric),") }.flatMap { Double($0.split(separator: ",")[2]) })
+        }
+        let written = try NIfTI.readVolume(URL(fileURLWithPath: map))
+        let refVolume = try NIfTI.readVolume(URL(fileURLWithPath: ref))
+        #expect(written.shape == [24, 24, 24] && written.affine.maxDifference(refVolume.affine) < 1e-6)
+        let interior = try written.data.to(.float64).narrow(0, start: 5, length: 14).narrow(1, start: 5, length: 14).narrow(2, start: 5, length: 14)
+        let ssim = try value("ssim"), interiorMean = try interior.mean().item()
+        #expect(ssim < 0.99 && abs(interiorMean - ssim) < 1e-6, "map interior \(interiorMean), ssim \(ssim)")
+        // NRMSE: ||x - y|| / ||y||, RMSE / (max - min) and RMSE / mean of the reference.
+        let x = try NIfTI.readVolume(URL(fileURLWithPath: test)).data.to(.float64), y = try refVolume.data.to(.float64)
+        let rmse = try (x - y).square().mean().item().squareRoot()
+        let norm = try y.square().mean().item().squareRoot(), span = try y.max().item() - y.min().item(), mean = try y.mean().item()
+        let (euclidean, minMax, byMean) = (try value("nrmse"), try value("nrmse_min_max"), try value("nrmse_mean"))
+        #expect(abs(euclidean - rmse / norm) < 1e-9 && abs(minMax - rmse / span) < 1e-9 && abs(byMean - rmse / mean) < 1e-9)
+        // Never overwritten without --force, and one map per test.
+        let again = try runUpres(["evaluate", "--reference", ref, "--test", test, "--metrics", "ssim", "--ssim-map", map])
+        #expect(again.status != 0 && again.stderr.contains("already exists"), "\(again.stderr)")
+        let two = try runUpres(["evaluate", "--reference", ref, "--test", test, "--test", ref, "--ssim-map", map])
+        #expect(two.status != 0 && two.stderr.contains("one --ssim-map per --test"), "\(two.stderr)")
+    }
 }
