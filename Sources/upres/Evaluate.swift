@@ -56,6 +56,11 @@ struct Evaluate: ParsableCommand {
     var brisqueRange: String?
     @Option(name: .customLong("brisque-features"), help: "Write the 36 BRISQUE features of every slice of the reference and tests to this CSV.")
     var brisqueFeatures: String?
+    @Option(name: .customLong("per-slice"), help: """
+        Write the full-reference metrics of every slice across --slice-axis to this CSV (subject, test, region, \
+        slice, metric, value; ssim as 2-D SSIM).
+        """)
+    var perSliceOutput: String?
     @Option(name: .customLong("ssim-map"), help: "Write the 3-D SSIM map of a test (full size, on the reference's grid) to this NIfTI file; one per --test, in the same order.")
     var ssimMap: [String] = []
     @Option(name: .long, help: "VGG16 backbone weights for lpips and dists: torchvision's vgg16 state dict as safetensors (features.0.weight ...).")
@@ -67,7 +72,7 @@ struct Evaluate: ParsableCommand {
     @Option(name: .long, help: "PSNR/SSIM data range: 'reference' (max - min), 'clipped' (p99 - p1) or a number.")
     var dataRange: String = "reference"
     @Flag(help: "Resample tests on another grid onto the reference's (linear) instead of refusing them.") var resample = false
-    @Flag(help: "Overwrite the --brisque-features and --ssim-map files if they exist.") var force = false
+    @Flag(help: "Overwrite the --brisque-features, --per-slice and --ssim-map files if they exist.") var force = false
     @Flag(help: "No progress bar for lpips and dists (VGG16 on every slice).") var quiet = false
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Print CSV.") var csv = false
@@ -164,10 +169,12 @@ struct Evaluate: ParsableCommand {
 
     /// BRISQUE features of every slice, for --brisque-features.
     struct FeatureRow { var subject: String; var column: String; var slice: Int; var features: [Double] }
+    /// A metric of one slice, for --per-slice.
+    struct SliceRow { var subject: String; var test: String; var region: String; var slice: Int; var metric: String; var value: Double }
 
     func run() throws {
         if let out = brisqueFeatures { try VolumeIO.checkOutput(out, force: force) }
-        for out in ssimMap { try VolumeIO.checkOutput(out, force: force) }
+        for out in ssimMap + [perSliceOutput].compactMap({ $0 }) { try VolumeIO.checkOutput(out, force: force) }
         if Set(ssimMap).count < ssimMap.count { throw CLIError("--ssim-map: the same file is named twice") }
         let model = try brisqueModel.map { path in
             do { return try SVRModel(contentsOf: URL(fileURLWithPath: path)) } catch { throw CLIError("--brisque-model: \(error)") }
@@ -191,8 +198,10 @@ struct Evaluate: ParsableCommand {
                                                                                     segmentation: testSegmentation.isEmpty ? nil : testSegmentation[i]) })]
         }
         var features: [FeatureRow] = []
-        let results = try inputs.map { try evaluate($0, model: model, scaling: scaling, networks: networks, features: &features) }
+        var slices: [SliceRow] = []
+        let results = try inputs.map { try evaluate($0, model: model, scaling: scaling, networks: networks, features: &features, slices: &slices) }
         if let out = brisqueFeatures { try writeFeatures(features, to: out) }
+        if let out = perSliceOutput { try writeSlices(slices, to: out) }
         if subjects != nil || dataset != nil {
             try report(subjects: inputs, results)
         } else {
@@ -245,7 +254,7 @@ struct Evaluate: ParsableCommand {
 
     /// One subject: reads its volumes, puts them on the reference's grid and computes every row.
     func evaluate(_ input: EvaluationInputs, model: SVRModel?, scaling: FeatureScaling, networks: Networks,
-                  features: inout [FeatureRow]) throws -> Result {
+                  features: inout [FeatureRow], slices: inout [SliceRow]) throws -> Result {
         let reference = input.reference
         let refVolume = try VolumeIO.read(reference).volume
         try VolumeIO.requireScalar(refVolume, reference)
@@ -287,7 +296,24 @@ struct Evaluate: ParsableCommand {
             images.append(data)
             if !ssimMap.isEmpty { try writeSSIMMap(data, refVolume, refData, test: t.path, to: ssimMap[images.count - 2]) }
             do {
-                columns.append(try regions.flatMap { _, region in try full.map { Optional(try compute($0, data, refData, region, networks)) } })
+                var values: [Double?] = []
+                for (name, region) in regions {
+                    for m in full {
+                        // With --per-slice, every metric per slice too (ssim as 2-D SSIM); the slice
+                        // metrics' whole-volume value is the mean of those.
+                        guard perSliceOutput != nil || Self.sliceMetrics.contains(m) else {
+                            values.append(try compute(m, data, refData, region, networks))
+                            continue
+                        }
+                        let per = try perSlice(m, data, refData, region, networks)
+                        if perSliceOutput != nil && !(m == "ssim" && full.contains("ssim2d")) {
+                            slices += per.map { SliceRow(subject: input.subject, test: t.name, region: name, slice: $0.slice,
+                                                         metric: m == "ssim" ? "ssim2d" : m, value: $0.value) }
+                        }
+                        values.append(Self.sliceMetrics.contains(m) ? mean(per) : try compute(m, data, refData, region, networks))
+                    }
+                }
+                columns.append(values)
             } catch let e as MetricError {
                 throw CLIError("\(subject)\(t.path) against \(reference): \(e)")
             }
@@ -405,10 +431,7 @@ struct Evaluate: ParsableCommand {
         let lo = try inRegion.min().item()
         let rr = try range.resolve(inRegion)
         let a = sliceAxis
-        let others = (0..<3).filter { $0 != a }
-        let varies = try r.max(dims: others).gt(r.min(dims: others)).toArray(Bool.self)
-        let touched = try region.map { try $0.to(.int64).sum(dims: others).gt(0).toArray(Bool.self) } ?? varies
-        let keep = (0..<r.size(a)).filter { varies[$0] && touched[$0] }
+        let keep = try qualifyingSlices(r, region)
         guard !keep.isEmpty else { return nil }
         let index = try Tensor(keep.map(Int64.init))
         return (keep, try images.map { try (($0.indexSelect(a, index) - lo) / rr).movedAxisFirst(a) })
@@ -428,6 +451,18 @@ struct Evaluate: ParsableCommand {
             throw CLIError("\(path): cannot write the BRISQUE features (\(error.localizedDescription))")
         }
         Console.err("wrote \(path): BRISQUE features of \(rows.count) slices")
+    }
+
+    /// --per-slice: one row per test, region, slice and metric, written atomically.
+    func writeSlices(_ rows: [SliceRow], to path: String) throws {
+        var text = "subject,test,region,slice_\(sliceAxis),metric,value\n"
+        for r in rows {
+            text += [quote(r.subject), quote(r.test), r.region, String(r.slice), r.metric, String(r.value)].joined(separator: ",") + "\n"
+        }
+        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw CLIError("\(path): cannot write the per-slice metrics (\(error.localizedDescription))")
+        }
+        Console.err("wrote \(path): \(rows.count) per-slice values")
     }
 
     /// Many subjects: per-subject tables, then mean +- SD over subjects for each column and row,
@@ -536,26 +571,20 @@ struct Evaluate: ParsableCommand {
         }
     }
 
+    /// The metrics computed on 2-D slices across --slice-axis and averaged over them.
+    static let sliceMetrics = Set(["ssim2d", "lpips", "dists"] + Perceptual.Metric.allCases.map(\.rawValue))
+
+    /// A whole-volume metric over the region (for the slice metrics, the mean of `perSlice`).
     func compute(_ metric: String, _ t: Tensor, _ r: Tensor, _ region: Tensor?, _ networks: Networks) throws -> Double {
+        if Self.sliceMetrics.contains(metric) { return mean(try perSlice(metric, t, r, region, networks)) }
+        if metric == "ssim" { return try SSIM().compare(t, r, dims: 3, dataRange: range, mask: region).mean }
+        return try scalar(metric, t, r, region, dataRange: range)
+    }
+
+    /// PSNR, MAE, MSE, RMSE, NMSE and the NRMSEs over the region's voxels.
+    func scalar(_ metric: String, _ t: Tensor, _ r: Tensor, _ region: Tensor?, dataRange: DataRange) throws -> Double {
         switch metric {
-        case "psnr": return try FullReference.psnr(t, r, mask: region, dataRange: range)
-        case "ssim": return try SSIM().compare(t, r, dims: 3, dataRange: range, mask: region).mean
-        case "ssim2d":
-            // The mean SSIM of the axial slices (last axis), each over its whole cropped slice; with
-            // a mask or label, over the slices it touches.
-            let rr = try range.resolve(region.map { try r.maskedSelect($0) } ?? r)
-            let s = try SSIM().perSlice(t, r, axis: 2, dataRange: .value(rr))
-            let touched = try region.map { try $0.to(.int64).sum(dims: [0, 1]).gt(0).toArray(Bool.self) } ?? Array(repeating: true, count: s.count)
-            let kept = zip(s, touched).filter { $0.1 }.map(\.0)
-            guard !kept.isEmpty else { return .nan }
-            return kept.reduce(0, +) / Double(kept.count)
-        case let name where Perceptual.Metric(rawValue: name) != nil:
-            let metric = Perceptual.Metric(rawValue: name)!
-            return try meanOverSlices(t, r, region, batch: 8, progress: nil) { try Perceptual.compute(metric, $0, $1) }
-        case "lpips":
-            return try meanOverSlices(t, r, region, batch: 4, progress: metric) { try networks.lpips!.compute($0, $1) }
-        case "dists":
-            return try meanOverSlices(t, r, region, batch: 4, progress: metric) { try networks.dists!.compute($0, $1) }
+        case "psnr": return try FullReference.psnr(t, r, mask: region, dataRange: dataRange)
         case "mae": return try FullReference.mae(t, r, mask: region)
         case "mse": return try FullReference.mse(t, r, mask: region)
         case "rmse": return try FullReference.rmse(t, r, mask: region)
@@ -566,13 +595,54 @@ struct Evaluate: ParsableCommand {
         }
     }
 
-    /// A 2-D metric per slice across --slice-axis, scaled to [0, 1] by the reference's range (piq's
-    /// convention): the mean over the slices where the reference is not constant (and which the
-    /// region touches), computed `batch` slices at a time; with a progress bar when `progress`
-    /// names the metric (those that run VGG16 on every slice).
-    func meanOverSlices(_ t: Tensor, _ r: Tensor, _ region: Tensor?, batch: Int, progress: String?,
-                        _ metric: (Tensor, Tensor) throws -> [Double]) throws -> Double {
-        guard let (keep, s) = try scaledSlices([t, r], r, region) else { return .nan }
+    func mean(_ values: [(slice: Int, value: Double)]) -> Double {
+        values.isEmpty ? .nan : values.map(\.value).reduce(0, +) / Double(values.count)
+    }
+
+    /// A full-reference metric on each slice across --slice-axis: (slice index, value).
+    /// - ssim2d (and ssim): every slice the region touches, each over its whole cropped slice, with
+    ///   the data range of the volume (in the region).
+    /// - the perceptual and deep-feature metrics: the slices the region touches where the reference
+    ///   is not constant, scaled to [0, 1] by the reference's range in the region (piq's convention).
+    /// - the others: the same slices, over the region's voxels in each, PSNR with the volume's data
+    ///   range; NaN for a slice where a normalization is undefined (a constant reference there).
+    func perSlice(_ metric: String, _ t: Tensor, _ r: Tensor, _ region: Tensor?, _ networks: Networks) throws -> [(slice: Int, value: Double)] {
+        let a = sliceAxis
+        switch metric {
+        case "ssim2d", "ssim":
+            let rr = try range.resolve(region.map { try r.maskedSelect($0) } ?? r)
+            let s = try SSIM().perSlice(t, r, axis: a, dataRange: .value(rr))
+            let touched = try region.map { try $0.to(.int64).sum(dims: (0..<3).filter { $0 != a }).gt(0).toArray(Bool.self) }
+            return s.enumerated().filter { touched?[$0.offset] ?? true }.map { ($0.offset, $0.element) }
+        case let name where Perceptual.Metric(rawValue: name) != nil:
+            let m = Perceptual.Metric(rawValue: name)!
+            return try overSlices(t, r, region, batch: 8, progress: nil) { try Perceptual.compute(m, $0, $1) }
+        case "lpips":
+            return try overSlices(t, r, region, batch: 4, progress: metric) { try networks.lpips!.compute($0, $1) }
+        case "dists":
+            return try overSlices(t, r, region, batch: 4, progress: metric) { try networks.dists!.compute($0, $1) }
+        default:
+            let rr = try range.resolve(region.map { try r.maskedSelect($0) } ?? r)
+            return try qualifyingSlices(r, region).map { s in
+                let ts = try t.select(a, s), rs = try r.select(a, s), ms = try region?.select(a, s)
+                do { return (s, try scalar(metric, ts, rs, ms, dataRange: .value(rr))) } catch is MetricError { return (s, .nan) }
+            }
+        }
+    }
+
+    /// The slices across --slice-axis where the reference varies and which the region touches.
+    func qualifyingSlices(_ r: Tensor, _ region: Tensor?) throws -> [Int] {
+        let others = (0..<3).filter { $0 != sliceAxis }
+        let varies = try r.max(dims: others).gt(r.min(dims: others)).toArray(Bool.self)
+        let touched = try region.map { try $0.to(.int64).sum(dims: others).gt(0).toArray(Bool.self) } ?? varies
+        return (0..<r.size(sliceAxis)).filter { varies[$0] && touched[$0] }
+    }
+
+    /// A 2-D metric of scaled slices (`scaledSlices`), `batch` slices at a time; with a progress bar
+    /// when `progress` names the metric (those that run VGG16 on every slice).
+    func overSlices(_ t: Tensor, _ r: Tensor, _ region: Tensor?, batch: Int, progress: String?,
+                    _ metric: (Tensor, Tensor) throws -> [Double]) throws -> [(slice: Int, value: Double)] {
+        guard let (keep, s) = try scaledSlices([t, r], r, region) else { return [] }
         var scores: [Double] = []
         let bar = progress.map { ProgressBar(label: $0, quiet: quiet) }
         for start in stride(from: 0, to: keep.count, by: batch) {
@@ -581,7 +651,7 @@ struct Evaluate: ParsableCommand {
             bar?.update(start + n, keep.count)
         }
         bar?.finish()
-        return scores.reduce(0, +) / Double(scores.count)
+        return Array(zip(keep, scores))
     }
 
     func format(_ x: Double) -> String { x.isFinite ? String(format: Swift.abs(x) >= 100 ? "%.2f" : "%.4f", x) : (x.isNaN ? "nan" : "inf") }
