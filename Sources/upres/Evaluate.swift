@@ -301,12 +301,13 @@ struct Evaluate: ParsableCommand {
                     for m in full {
                         // With --per-slice, every metric per slice too (ssim as 2-D SSIM); the slice
                         // metrics' whole-volume value is the mean of those.
-                        guard perSliceOutput != nil || Self.sliceMetrics.contains(m) else {
+                        let recorded = perSliceOutput != nil && !(m == "ssim" && full.contains("ssim2d"))
+                        guard recorded || Self.sliceMetrics.contains(m) else {
                             values.append(try compute(m, data, refData, region, networks))
                             continue
                         }
                         let per = try perSlice(m, data, refData, region, networks)
-                        if perSliceOutput != nil && !(m == "ssim" && full.contains("ssim2d")) {
+                        if recorded {
                             slices += per.map { SliceRow(subject: input.subject, test: t.name, region: name, slice: $0.slice,
                                                          metric: m == "ssim" ? "ssim2d" : m, value: $0.value) }
                         }
