@@ -2,7 +2,8 @@
 libtorch 1.13), on the same 8 axial slices (80 to 87) of Colin 27 against 0.9 x + 10, scaled by the
 reference's range to [0, 1]. VIFp, HaarPSI, FSIM and VSI on float64 (N, 1, H, W) batches; LPIPS and
 DISTS on float32 (N, 3, H, W) batches with torchvision's VGG16 at its random initialization and
-random linear / alpha-beta weights (piq's downloads replaced; the timing does not depend on them).
+random linear / alpha-beta weights (piq's downloads replaced; the timing does not depend on them);
+then torchvision's VGG16 features of 16 random images in batches of 2, 8 and 16.
 Prints `name seconds` lines, medians of --repeats runs (after one warm-up).
 
     /usr/bin/python3 bench/perceptual_reference.py [--repeats N] [--threads N]
@@ -53,6 +54,12 @@ def main():
     with torch.no_grad():
         print("perceptual.lpips.8x181x217", timed(o.repeats, lambda: lpips(x3, y3)), flush=True)
         print("perceptual.dists.8x181x217", timed(o.repeats, lambda: dists(x3, y3)), flush=True)
+        # torchvision's VGG16 features (up to relu5_3, as upres) of 16 images in batches of 2, 8 and 16.
+        vgg = torchvision.models.vgg16().features[:30].eval()
+        images = torch.rand(16, 3, 181, 217)
+        for b in [2, 8, 16]:
+            batch = images[:b].contiguous()
+            print(f"perceptual.vgg16_16x181x217.batch{b}", timed(o.repeats, lambda: [vgg(batch) for _ in range(16 // b)]), flush=True)
 
 
 if __name__ == "__main__":

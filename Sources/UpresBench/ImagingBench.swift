@@ -81,7 +81,8 @@ extension ImagingBench {
 extension ImagingBench {
     /// piq's 2-D metrics on 8 axial slices (80 to 87) of Colin 27 against a copy at 0.9 x + 10, scaled by
     /// the reference's range to [0, 1]: VIFp, HaarPSI, FSIM and VSI in float64, and LPIPS and DISTS
-    /// (VGG16 in float32) with random He-initialized weights (the timing does not depend on them).
+    /// (VGG16 in float32) with random He-initialized weights (the timing does not depend on them);
+    /// then VGG16's features alone at three batch sizes.
     static func perceptual(_ o: Options) throws {
         let ref = try NIfTI.readVolume(URL(fileURLWithPath: "\(samples)/colin27/colin27_t1_1mm.nii.gz")).data.to(.float64)
         let test = try ref * 0.9 + 10
@@ -105,5 +106,14 @@ extension ImagingBench {
         let dists = try DISTS(backbone: backbone, tensors: ["alpha": Tensor.rand([1475], generator: g), "beta": Tensor.rand([1475], generator: g)], file: "random")
         print("perceptual.lpips.8x181x217", try timed(o.repeats) { _ = try lpips.compute(x, y) })
         print("perceptual.dists.8x181x217", try timed(o.repeats) { _ = try dists.compute(x, y) })
+        // VGG16's features of 16 images of 181 x 217 in batches of 2, 8 and 16 (LPIPS and DISTS send
+        // one test/reference pair, a batch of 2, at a time).
+        let images = try Tensor.rand([16, 3, 181, 217], generator: g)
+        for b in [2, 8, 16] {
+            let batch = try images.narrow(0, start: 0, length: b).contiguous()
+            print("perceptual.vgg16_16x181x217.batch\(b)", try timed(o.repeats) {
+                for _ in 0..<(16 / b) { _ = try backbone.features(batch, pooling: .max) }
+            })
+        }
     }
 }

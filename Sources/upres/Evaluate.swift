@@ -199,7 +199,11 @@ struct Evaluate: ParsableCommand {
         }
         var features: [FeatureRow] = []
         var slices: [SliceRow] = []
-        let results = try inputs.map { try evaluate($0, model: model, scaling: scaling, networks: networks, features: &features, slices: &slices) }
+        var maps: [PendingMap] = []
+        let results = try inputs.map {
+            try evaluate($0, model: model, scaling: scaling, networks: networks, features: &features, slices: &slices, maps: &maps)
+        }
+        for map in maps { try write(map) }
         if let out = brisqueFeatures { try writeFeatures(features, to: out) }
         if let out = perSliceOutput { try writeSlices(slices, to: out) }
         if subjects != nil || dataset != nil {
@@ -254,7 +258,7 @@ struct Evaluate: ParsableCommand {
 
     /// One subject: reads its volumes, puts them on the reference's grid and computes every row.
     func evaluate(_ input: EvaluationInputs, model: SVRModel?, scaling: FeatureScaling, networks: Networks,
-                  features: inout [FeatureRow], slices: inout [SliceRow]) throws -> Result {
+                  features: inout [FeatureRow], slices: inout [SliceRow], maps: inout [PendingMap]) throws -> Result {
         let reference = input.reference
         let refVolume = try VolumeIO.read(reference).volume
         try VolumeIO.requireScalar(refVolume, reference)
@@ -294,7 +298,9 @@ struct Evaluate: ParsableCommand {
         for t in input.tests {
             let data = try onGrid(t.path, "test")
             images.append(data)
-            if !ssimMap.isEmpty { try writeSSIMMap(data, refVolume, refData, test: t.path, to: ssimMap[images.count - 2]) }
+            if !ssimMap.isEmpty {
+                maps.append(PendingMap(volume: try ssimMapVolume(data, refVolume, refData, test: t.path), test: t.path, output: ssimMap[images.count - 2]))
+            }
             do {
                 var values: [Double?] = []
                 for (name, region) in regions {
@@ -381,7 +387,10 @@ struct Evaluate: ParsableCommand {
 
     /// --ssim-map: the full-size 3-D SSIM map (scikit-image's `full=True`) of a test against the
     /// reference, float32 on the reference's grid, with the data range of the ssim row.
-    func writeSSIMMap(_ test: Tensor, _ refVolume: Volume, _ refData: Tensor, test path: String, to out: String) throws {
+    /// An SSIM map to write once every metric has been computed, so that a failing run leaves none.
+    struct PendingMap { var volume: Volume; var test: String; var output: String }
+
+    func ssimMapVolume(_ test: Tensor, _ refVolume: Volume, _ refData: Tensor, test path: String) throws -> Volume {
         let map: Tensor
         do {
             map = try SSIM().compare(test, refData, dims: 3, dataRange: range, wantMap: true).map!.to(.float32)
@@ -394,13 +403,16 @@ struct Evaluate: ParsableCommand {
         metadata.intentName = ""
         metadata.calMin = 0
         metadata.calMax = 1
+        return Volume(data: map, affine: refVolume.affine, metadata: metadata)
+    }
+
+    func write(_ map: PendingMap) throws {
         do {
-            try NIfTI.write(Volume(data: map, affine: refVolume.affine, metadata: metadata), to: URL(fileURLWithPath: out),
-                            options: NIfTIWriteOptions(overwrite: force))
+            try NIfTI.write(map.volume, to: URL(fileURLWithPath: map.output), options: NIfTIWriteOptions(overwrite: force))
         } catch {
-            throw CLIError("\(out): cannot write the SSIM map (\(error))")
+            throw CLIError("\(map.output): cannot write the SSIM map (\(error))")
         }
-        Console.err("wrote \(out): SSIM map of \(URL(fileURLWithPath: path).lastPathComponent)")
+        Console.err("wrote \(map.output): SSIM map of \(URL(fileURLWithPath: map.test).lastPathComponent)")
     }
 
     func requireFinite(_ d: Tensor, _ path: String) throws {
@@ -448,10 +460,15 @@ struct Evaluate: ParsableCommand {
         for r in rows {
             text += ([quote(r.subject), quote(r.column), String(r.slice)] + r.features.map { String($0) }).joined(separator: ",") + "\n"
         }
+        try writeText(text, to: path, what: "BRISQUE features of \(rows.count) slices")
+    }
+
+    /// Writes a text output atomically (a temporary file, then a rename) and says so on stderr.
+    func writeText(_ text: String, to path: String, what: String) throws {
         do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw CLIError("\(path): cannot write the BRISQUE features (\(error.localizedDescription))")
+            throw CLIError("\(path): cannot write the \(what) (\(error.localizedDescription))")
         }
-        Console.err("wrote \(path): BRISQUE features of \(rows.count) slices")
+        Console.err("wrote \(path): \(what)")
     }
 
     /// --per-slice: one row per test, region, slice and metric, written atomically.
@@ -460,10 +477,7 @@ struct Evaluate: ParsableCommand {
         for r in rows {
             text += [quote(r.subject), quote(r.test), r.region, String(r.slice), r.metric, String(r.value)].joined(separator: ",") + "\n"
         }
-        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw CLIError("\(path): cannot write the per-slice metrics (\(error.localizedDescription))")
-        }
-        Console.err("wrote \(path): \(rows.count) per-slice values")
+        try writeText(text, to: path, what: "\(rows.count) per-slice values")
     }
 
     /// Many subjects: per-subject tables, then mean +- SD over subjects for each column and row,

@@ -11,7 +11,7 @@ import Yams
 /// `upres train --config FILE [overrides] --out RUN_DIR` and `upres train --resume RUN_DIR`.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a super-resolution model (EDSR) on simulated or paired data.",
+        abstract: "Train a super-resolution model on simulated or paired data.",
         discussion: """
             The run folder gets config.json, log.jsonl (one JSON object per log line), TensorBoard \
             events under tb/ (tensorboard --logdir RUN_DIR/tb), checkpoint.safetensors (resumable: \
@@ -65,13 +65,23 @@ struct Train: ParsableCommand {
         }
         if let t = cfg.threads, global.threads == nil { try TorchRuntime.setThreads(t) }
         try manualSeed(cfg.seed)
-        let stacks = try Self.stacks(cfg)
-        let trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, stacks: stacks)
+        do { try cfg.validate() } catch { throw CLIError("\(config ?? resume!): \(error)") }
+        let trainer: Trainer
+        let data: String
+        switch cfg.model.contract {
+        case .thickSlices:
+            let stacks = try Self.stacks(cfg)
+            trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, stacks: stacks)
+            data = "\(stacks.train.count) training stacks, \(stacks.validation.count) validation stacks"
+        case .outputGrid:
+            let (train, validation) = try Self.planeSamplers(cfg)
+            trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation))
+            data = "planes of \(train.sources.count) training and \(validation.sources.count) validation volumes"
+        }
         let log = try RunLog(folder: folder, quiet: quiet)
         trainer.observer = log
-        log.progress("\(resume != nil ? "resuming" : "training") \(cfg.name): EDSR \(cfg.model.blocks) blocks x \(cfg.model.features) features, "
-                     + "\(trainer.model.parameterCount) parameters, factor \(cfg.model.factor); \(stacks.train.count) training stacks, "
-                     + "\(stacks.validation.count) validation stacks; from step \(trainer.step)")
+        log.progress("\(resume != nil ? "resuming" : "training") \(cfg.name): \(cfg.model.architecture), "
+                     + "\(trainer.model.parameterCount) parameters, \(cfg.model.contract); \(data); from step \(trainer.step)")
         signal(SIGINT) { _ in Trainer.stopRequested = true }
         let done = try trainer.run(maxSteps: maxSteps, maxMinutes: maxMinutes)
         if done {
@@ -118,7 +128,7 @@ struct Train: ParsableCommand {
                 let v = try VolumeIO.read(p).volume
                 try VolumeIO.requireScalar(v, p)
                 guard v.shape.count == 3 else { throw CLIError("\(p): training needs 3-D volumes, got shape \(v.shape)") }
-                out += try StackBuilder.simulate(hr: v, name: p, config: cfg.data, task: cfg.task, factor: cfg.model.factor,
+                out += try StackBuilder.simulate(hr: v, name: p, config: cfg.data, task: cfg.task, factor: cfg.model.contract.fixedFactor!,
                                                  seed: seed &+ UInt64(i) &* 1000)
             }
             return out
@@ -130,6 +140,30 @@ struct Train: ParsableCommand {
         }
         guard !cfg.data.trainVolumes.isEmpty else { throw CLIError("the configuration gives neither data.manifest nor data.trainVolumes") }
         return (try load(cfg.data.trainVolumes, seed: cfg.seed &+ 10), try load(cfg.data.validationVolumes, seed: cfg.seed &+ 20))
+    }
+
+    /// Plane samplers for models on the output grid: thin-voxel volumes degraded along a plane
+    /// axis on the fly (validation volumes default to the training ones, with their own draws).
+    static func planeSamplers(_ cfg: TrainConfig) throws -> (DegradedSliceSampler, DegradedSliceSampler) {
+        guard !cfg.data.trainVolumes.isEmpty else { throw CLIError("the configuration gives no data.trainVolumes") }
+        func sources(_ paths: [String]) throws -> [DegradedSliceSampler.Source] {
+            try paths.map { p in
+                let v = try VolumeIO.read(p).volume
+                try VolumeIO.requireScalar(v, p)
+                do {
+                    return try .volume(v, name: p, percentiles: cfg.task.normalizationPercentiles, mixture: cfg.data.contrastAugmentation)
+                } catch let e as ModelError { throw CLIError("\(e)") }
+            }
+        }
+        func sampler(_ s: [DegradedSliceSampler.Source]) throws -> DegradedSliceSampler {
+            try DegradedSliceSampler(sources: s, degradations: cfg.data.degradation!, patch: cfg.data.patchWidth,
+                                     channels: cfg.model.contract.channels, foregroundFraction: cfg.data.foregroundFraction,
+                                     flips: cfg.data.flips, intensityScale: cfg.data.intensityScale,
+                                     contrastAugmentation: cfg.data.contrastAugmentation)
+        }
+        let train = try sources(cfg.data.trainVolumes)
+        let validation = cfg.data.validationVolumes.isEmpty ? train : try sources(cfg.data.validationVolumes)
+        return (try sampler(train), try sampler(validation))
     }
 
     /// Stacks from a paired dataset (`upres simulate --dataset`): its train and validation splits
@@ -151,7 +185,7 @@ struct Train: ParsableCommand {
                 if hrCache[hrPath] == nil { hrCache[hrPath] = try VolumeIO.read(hrPath).volume }
                 let lr = try VolumeIO.read(lrPath).volume
                 do {
-                    return try StackBuilder.paired(hr: hrCache[hrPath]!, lr: lr, name: lrPath, task: cfg.task, factor: cfg.model.factor)
+                    return try StackBuilder.paired(hr: hrCache[hrPath]!, lr: lr, name: lrPath, task: cfg.task, factor: cfg.model.contract.fixedFactor!)
                 } catch let e as ModelError { throw CLIError("\(path): pair \(pair.lr) (setting \(pair.setting)): \(e)") }
             }
         }

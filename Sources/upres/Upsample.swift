@@ -5,30 +5,51 @@ import Torch
 
 import Foundation
 
-/// `upres upsample IN OUT [--model NAME|PATH] [--interp ...]`: the main job.
+/// `upres upsample IN OUT [--model NAME|PATH] [--adapt | --self-supervised] [--interp ...]`: the main job.
 struct Upsample: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reconstruct a high-resolution volume from a thick-slice scan (the main job).",
         discussion: """
-            Finds the through-plane axis from the voxel sizes, normalizes intensities (clipped min-max, \
-            inverted on the output), runs the model on the slices of both in-plane directions with \
-            their neighbours, averages them, and writes the volume on the fine grid in the input's world \
-            space, with a JSON sidecar (version, model and its SHA-256, settings, the input's SHA-256, \
-            run time). --interp linear|cubic|sinc gives an interpolation baseline on the same grid. \
-            Models: \(ModelFile.availableModels().joined(separator: ", ")).
+            Finds the through-plane axis and the factor (any, not only integers) from the voxel sizes, \
+            normalizes intensities (min-max on percentiles, the full range restored on the output), runs \
+            the model on the slices of both in-plane directions, averages them, and writes the volume on \
+            the fine grid in the input's world space, with a JSON sidecar (version, model and its SHA-256, \
+            settings, the input's SHA-256, run time).
+
+            Modes: with no option, the default: the shipped any-factor model adapted to the scan \
+            (--adapt), about \(Int(Reconstruction.defaultAdaptationMinutes * 60)) s on 2 CPU cores. --model NAME alone applies a \
+            model as it is. --adapt fine-tunes it on the scan's own in-plane slices degraded with the \
+            scan's slice profile; --self-supervised trains a model from scratch on them (no model \
+            needed). The slice thickness is estimated from the scan unless --slice-thickness is given. \
+            --save-model DIR keeps the adapted model for other scans of the same protocol. \
+            --interp linear|cubic|sinc gives an interpolation baseline on the same grid. \
+            Models: \(ModelFile.availableModels().joined(separator: ", ")) (upres models lists them).
             """)
 
     @Argument(help: "Input NIfTI (3-D, thick slices).") var input: String
     @Argument(help: "Output .nii or .nii.gz.") var output: String
-    @Option(help: "Model name (see the list above) or path to a model folder or .safetensors file.")
-    var model: String = "thick-5-6-t1"
+    @Option(help: "Model name (see upres models) or path to a model folder or .safetensors file.")
+    var model: String?
+    @Flag(help: "Fine-tune the model on the scan's own in-plane slices first.") var adapt = false
+    @Flag(name: .customLong("self-supervised"), help: "Train a model from scratch on the scan's own in-plane slices (no model needed).")
+    var selfSupervised = false
+    @Option(name: .customLong("slice-thickness"), help: "Slice thickness in mm for --adapt/--self-supervised (default: estimated from the scan).")
+    var sliceThickness: Double?
+    @Option(help: "Slice profile for --adapt/--self-supervised: rectangular, gaussian, sinc.") var profile: SliceProfile = .rectangular
+    @Option(name: .customLong("adapt-steps"), help: "Training steps on the scan (at most).") var adaptSteps: Int?
+    @Option(name: .customLong("adapt-minutes"), help: "Training time on the scan in minutes (at most).") var adaptMinutes: Double?
+    @Option(name: .customLong("adapt-lr"), help: "Learning rate on the scan (default 1e-4 to adapt, 4e-4 from scratch).") var adaptLr: Double?
+    @Option(name: .customLong("adapt-batch"), help: "Patches per training step on the scan.") var adaptBatch: Int = 8
+    @Option(help: "Seed of the per-scan training.") var seed: UInt64 = 0
+    @Option(name: .customLong("save-model"), help: "Write the per-scan model to this folder (model.safetensors + MODEL_CARD.md).")
+    var saveModel: String?
     @Option(help: "Interpolation baseline instead of the model: linear, cubic, sinc.") var interp: Interpolation?
     @Option(help: "Target voxel size in mm.") var spacing: Double = 1
     @Option(help: "Slices per model call (default: sized to --memory).") var batch: Int?
     @Option(help: "Memory for activations in MB when --batch is not given.") var memory: Int = 1024
     @Flag(name: .customLong("fallback-interp"), help: "When the model cannot handle the input's factor, use cubic interpolation instead of failing.")
     var fallbackInterp = false
-    @Flag(help: "Overwrite the output if it exists.") var force = false
+    @Flag(help: "Overwrite the output (and the --save-model folder) if it exists.") var force = false
     @Flag(help: "No progress bar.") var quiet = false
 
     @OptionGroup var global: GlobalOptions
@@ -40,6 +61,24 @@ struct Upsample: ParsableCommand {
         guard spacing > 0, spacing.isFinite else { throw ValidationError("--spacing \(spacing) must be > 0") }
         if let b = batch, b < 1 { throw ValidationError("--batch \(b) must be >= 1") }
         if interp == .nearest { throw ValidationError("--interp nearest is not a reconstruction; use linear, cubic or sinc") }
+        if adapt && selfSupervised { throw ValidationError("--adapt and --self-supervised exclude each other") }
+        if interp != nil && (adapt || selfSupervised || model != nil) {
+            throw ValidationError("--interp is a baseline without a model; leave out --model, --adapt and --self-supervised")
+        }
+        if selfSupervised && model != nil { throw ValidationError("--self-supervised trains from scratch; leave out --model (or use --adapt)") }
+        let training = adapt || selfSupervised || (model == nil && interp == nil)
+        if !training {
+            for (flag, given) in [("--slice-thickness", sliceThickness != nil), ("--adapt-steps", adaptSteps != nil),
+                                  ("--adapt-minutes", adaptMinutes != nil), ("--adapt-lr", adaptLr != nil), ("--save-model", saveModel != nil)]
+            where given {
+                throw ValidationError("\(flag) applies to --adapt and --self-supervised")
+            }
+        }
+        if let t = sliceThickness, !(t > 0 && t.isFinite) { throw ValidationError("--slice-thickness \(t) must be > 0 mm") }
+        if let s = adaptSteps, s < 1 { throw ValidationError("--adapt-steps \(s) must be >= 1") }
+        if let m = adaptMinutes, !(m > 0 && m.isFinite) { throw ValidationError("--adapt-minutes \(m) must be > 0") }
+        if let l = adaptLr, !(l > 0 && l.isFinite) { throw ValidationError("--adapt-lr \(l) must be > 0") }
+        if adaptBatch < 1 { throw ValidationError("--adapt-batch \(adaptBatch) must be >= 1") }
     }
 
     func run() throws {
@@ -48,6 +87,9 @@ struct Upsample: ParsableCommand {
         try VolumeIO.checkOutput(output, force: force)
         let sidecar = Sidecar.path(for: output)
         try VolumeIO.checkOutput(sidecar, force: force)
+        if let saveModel, !force, FileManager.default.fileExists(atPath: URL(fileURLWithPath: saveModel).appendingPathComponent("model.safetensors").path) {
+            throw CLIError("\(saveModel) already holds a model; choose another folder or add --force")
+        }
         let image = try VolumeIO.read(input)
         let v = image.volume
         try VolumeIO.requireScalar(v, input)
@@ -55,20 +97,55 @@ struct Upsample: ParsableCommand {
         var file: ModelFile? = nil
         var report: Reconstruction.Report? = nil
         var result: Volume
+        var mode = "model"
         do {
             if method == nil {
-                let loaded = try ModelFile.load(ModelFile.resolve(model))
-                file = loaded
+                var settings = AdaptationSettings(mode: selfSupervised ? .selfSupervised : .adapt, sliceThickness: sliceThickness,
+                                                  profile: profile, batchSize: adaptBatch, learningRate: adaptLr, seed: seed)
+                if let adaptSteps { settings.steps = adaptSteps }
+                if adaptMinutes != nil || adaptSteps != nil { settings.minutes = adaptMinutes }
+                let how: Reconstruction.Method
+                if selfSupervised {
+                    how = .selfSupervised(settings)
+                } else if let model {
+                    let loaded = try ModelFile.load(ModelFile.resolve(model))
+                    file = loaded
+                    how = adapt ? .adapt(loaded, settings) : .pretrained(loaded)
+                } else {
+                    how = try Reconstruction.defaultMethod(settings: settings)
+                    if case .adapt(let f, _) = how { file = f }
+                }
+                switch how {
+                case .pretrained: mode = "model"
+                case .adapt: mode = "adapt"
+                case .selfSupervised: mode = "self-supervised"
+                }
                 do {
                     let bar = ProgressBar(label: "upsample", quiet: quiet)
-                    (result, report) = try Reconstruction.upsample(
-                        v, model: loaded, targetSpacing: spacing,
-                        options: .init(batch: batch, memoryBudget: memory << 20, device: global.device)) { bar.update($0, $1) }
+                    let training = TrainingLine(quiet: quiet)
+                    let r = try Reconstruction.run(
+                        v, method: how, targetSpacing: spacing,
+                        options: .init(batch: batch, memoryBudget: memory << 20, device: global.device),
+                        adaptationProgress: { training.update($0, $1, $2, $3, $4) }) { bar.update($0, $1) }
                     bar.finish()
+                    (result, report) = (r.volume, r.report)
+                    if let e = r.report.thicknessEstimate {
+                        Console.err(String(format: "upsample: slice thickness estimated from the scan: %.2f mm (slices %.3g mm apart)", e.thickness, v.spacing[r.report.throughPlaneAxis]))
+                    }
+                    if let a = r.report.adaptation {
+                        Console.err(String(format: "upsample: %@ for %d steps in %.0f s, L1 %.4f -> %.4f", a.mode, a.steps, a.seconds, a.initialLoss, a.finalLoss))
+                    }
+                    if let saveModel {
+                        var task = r.task
+                        task.adaptation?.scanSHA256 = try Digest.sha256(file: URL(fileURLWithPath: input))
+                        let saved = try ModelFile.saveFolder(r.model, task: task, to: URL(fileURLWithPath: saveModel), overwrite: force)
+                        Console.err("upsample: per-scan model saved to \(saved.url.path) (SHA-256 \(saved.sha256.prefix(12))...)")
+                    }
                 } catch let e as ModelError where fallbackInterp {
                     Console.warn("\(input): \(e); falling back to cubic interpolation (--fallback-interp)")
                     method = .cubic
                     file = nil
+                    mode = "model"
                     result = try Reconstruction.interpolate(v, method: .cubic, targetSpacing: spacing)
                 }
             } else {
@@ -83,20 +160,27 @@ struct Upsample: ParsableCommand {
         let record = UpsampleRecord(
             tool: "upres \(UpresVersion.string)", command: "upsample", input: input,
             inputSHA256: try Digest.sha256(file: URL(fileURLWithPath: input)), output: output,
-            method: method.map { "interp-\($0)" } ?? "model",
-            model: file.map { $0.url.deletingLastPathComponent().lastPathComponent },
-            modelFile: file?.url.path, modelSHA256: file?.sha256, modelConfig: file?.config, modelTask: file?.task,
+            method: method.map { "interp-\($0)" } ?? mode,
+            model: file?.name, modelFile: file?.url.path, modelSHA256: file?.sha256, modelConfig: file?.spec, modelTask: file?.task,
             targetSpacing: spacing, inputShape: v.shape, inputSpacing: v.spacing, outputShape: result.shape,
             outputSpacing: result.spacing, throughPlaneAxis: report?.throughPlaneAxis, factor: report?.factor,
-            normalization: report?.normalization, batch: report?.batch, device: "\(global.device)",
-            threads: TorchRuntime.threads, seconds: Date().timeIntervalSince(start))
+            normalization: report?.normalization, adaptation: report?.adaptation, thicknessEstimate: report?.thicknessEstimate.map {
+                ThicknessEstimateRecord(thickness: $0.thickness, mismatch: $0.mismatch) },
+            batch: report?.batch, device: "\(global.device)", threads: TorchRuntime.threads, seconds: Date().timeIntervalSince(start))
         do { try Sidecar.write(record, to: sidecar, overwrite: force) } catch {
             try? FileManager.default.removeItem(atPath: output)
             throw error
         }
-        let how = method.map { "\($0) interpolation" } ?? "model \(record.model ?? model)"
+        let how = method.map { "\($0) interpolation" } ?? (mode == "self-supervised" ? "self-supervised model" : "model \(record.model ?? "?")\(mode == "adapt" ? " adapted to the scan" : "")")
         print("\(output): \(result.shape.map(String.init).joined(separator: "x")) at \(result.spacing.map { String(format: "%.4g", $0) }.joined(separator: "x")) mm (\(how), \(String(format: "%.1f", record.seconds)) s)")
     }
+}
+
+extension SliceProfile: ExpressibleByArgument {}
+
+struct ThicknessEstimateRecord: Codable {
+    var thickness: Double
+    var mismatch: Double
 }
 
 struct UpsampleRecord: Codable {
@@ -105,11 +189,12 @@ struct UpsampleRecord: Codable {
     var input: String
     var inputSHA256: String
     var output: String
+    /// model, adapt, self-supervised or interp-METHOD.
     var method: String
     var model: String?
     var modelFile: String?
     var modelSHA256: String?
-    var modelConfig: EDSRConfig?
+    var modelConfig: ModelSpec?
     var modelTask: ModelTask?
     var targetSpacing: Double
     var inputShape: [Int]
@@ -117,12 +202,29 @@ struct UpsampleRecord: Codable {
     var outputShape: [Int]
     var outputSpacing: [Double]
     var throughPlaneAxis: Int?
-    var factor: Int?
+    var factor: Double?
     var normalization: NormalizationParameters?
+    var adaptation: AdaptationRecord?
+    var thicknessEstimate: ThicknessEstimateRecord?
     var batch: Int?
     var device: String
     var threads: Int
     var seconds: Double
+}
+
+/// The per-scan training's progress line on stderr (terminal only): step, loss, ETA.
+final class TrainingLine {
+    let quiet: Bool
+    var shown = false
+
+    init(quiet: Bool) { self.quiet = quiet || isatty(2) == 0 }
+
+    func update(_ step: Int, _ total: Int, _ loss: Double, _ elapsed: Double, _ eta: Double) {
+        guard !quiet else { return }
+        shown = true
+        FileHandle.standardError.write(Data(String(format: "\rtraining on the scan: step %d/%d  L1 %.4f  %.0f s, ETA %.0f s   ", step, total, loss, elapsed, eta).utf8))
+        if eta <= 0 || step == total { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
 }
 
 /// A one-line progress bar on stderr.

@@ -48,7 +48,7 @@ private let tinyTask = ModelTask(sliceSpacing: 3, targetSpacing: 1, sliceThickne
         let url = dir.appendingPathComponent("m.safetensors")
         try ModelFile.save(m, task: tinyTask, to: url)
         let loaded = try ModelFile.load(url)
-        #expect(loaded.config == tinyModel && loaded.task == tinyTask && loaded.sha256.count == 64)
+        #expect(loaded.spec == ModelSpec(tinyModel) && loaded.task == tinyTask && loaded.sha256.count == 64)
         let x = try Tensor.rand([1, 3, 4, 5])
         #expect(try (withNoGrad { try loaded.model(x) } - withNoGrad { try m(x) }).abs().max().item() == 0)
         // Missing, corrupt, foreign and mismatched files.
@@ -76,7 +76,7 @@ private let tinyTask = ModelTask(sliceSpacing: 3, targetSpacing: 1, sliceThickne
         var data = DataConfig(variants: 1, directions: [2], thickness: 3, thicknessJitter: 0.2, patchWidth: 8, patchRows: 4,
                               validationPatches: 4)
         data.noise = 0.01
-        return TrainConfig(model: tinyModel, task: tinyTask, data: data, seed: 3, steps: steps, batchSize: 2, learningRate: 1e-3,
+        return TrainConfig(model: ModelSpec(tinyModel), task: tinyTask, data: data, seed: 3, steps: steps, batchSize: 2, learningRate: 1e-3,
                            schedule: .cosineWarmRestarts(t0: 4, tMult: 2, etaMin: 0), warmupSteps: 2, logEvery: 1, validateEvery: 3,
                            checkpointEvery: 3)
     }
@@ -176,7 +176,7 @@ private let tinyTask = ModelTask(sliceSpacing: 3, targetSpacing: 1, sliceThickne
         }
         // The shipped model's configuration reads back (it reproduces that model).
         let shipped = try JSONDecoder().decode(TrainConfig.self, from: Data(contentsOf: packageRoot.appendingPathComponent("models/thick-5-6-t1/train.json")))
-        #expect(shipped.steps == 15000 && shipped.model.factor == 6 && !shipped.data.dihedral)
+        #expect(shipped.steps == 15000 && shipped.model.contract.fixedFactor == 6 && !shipped.data.dihedral)
     }
 
     @Test func aRunKilledAndResumedFollowsTheSameCurve() throws {
@@ -218,7 +218,7 @@ private let tinyTask = ModelTask(sliceSpacing: 3, targetSpacing: 1, sliceThickne
         c.data.simulateBias = false
         c.data.simulateNoise = false
         c.data.thicknessJitter = 0
-        c.model = EDSRConfig(inChannels: 3, outChannels: 1, features: 16, blocks: 2, residualScale: 0.1, factor: 3, upsampleFeatures: 4)
+        c.model = ModelSpec(EDSRConfig(inChannels: 3, outChannels: 1, features: 16, blocks: 2, residualScale: 0.1, factor: 3, upsampleFeatures: 4))
         let hr = try phantom([8, 8, 12]) { i, j, k in 100 + 40 * sin(Double(i) / 2) * cos(Double(j) / 3) + 30 * sin(Double(k) * 1.3) }
         let s = try StackBuilder.simulate(hr: hr, name: "tiny", config: c.data, task: tinyTask, factor: 3, seed: 4)
         let t = try Trainer(config: c, folder: try scratchFolder().appendingPathComponent("run"), resume: false, stacks: (s, s))
@@ -284,7 +284,7 @@ private let tinyTask = ModelTask(sliceSpacing: 3, targetSpacing: 1, sliceThickne
             #expect(try (out.data - 250).abs().max().item() < 1e-3, "\(method)")
         }
         let m = try model()
-        try withNoGrad { _ = try m.model.tail.weight.zero_(); _ = try m.model.tail.bias!.zero_() }
+        try withNoGrad { let e = m.model as! EDSR; _ = try e.tail.weight.zero_(); _ = try e.tail.bias!.zero_() }
         let (out, _) = try Reconstruction.upsample(v, model: m, targetSpacing: 1)
         #expect(out.shape == [8, 9, 15])
         #expect(try (out.data - 250).abs().max().item() < 1e-3)
@@ -309,7 +309,7 @@ private let tinyTask = ModelTask(sliceSpacing: 3, targetSpacing: 1, sliceThickne
         let four = Volume(data: try Tensor.ones([6, 6, 4, 2]), affine: .scaling([1, 1, 3]))
         #expect(message(four).contains("3-D volume"))
         let wrongFactor = try phantom([6, 6, 4], spacing: [1, 1, 5]) { _, _, _ in 1 }
-        #expect(message(wrongFactor).contains("use --interp"))
+        #expect(message(wrongFactor).contains("reconstructs factor 3") && message(wrongFactor).contains("--interp"))
     }
 }
 

@@ -140,3 +140,11 @@ enum AxisOperator {
         return op
     }
 }
+
+extension Interpolation {
+    /// The (positions.count x n) matrix that samples n values at `positions` (index units), as
+    /// resampling does along one axis (cubic includes its B-spline prefilter; no anti-aliasing).
+    public func axisMatrix(positions: [Double], n: Int) throws -> Tensor {
+        try AxisOperator.matrix(positions: positions, n: n, method: self, antiAliasSigma: 0)
+    }
+}

@@ -51,12 +51,37 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// degrees and reflections) of the acquisition plane, so that every in-plane orientation
     /// of the anatomy is seen with thick slices across it.
     public var dihedral: Bool = true
+    /// Models on the output grid: the through-plane degradations drawn for each training pair
+    /// (slice spacing range in mm, thickness / spacing, profiles).
+    public var degradation: DegradationRange?
+    /// Models on the output grid: seed 004's Gaussian-mixture contrast change on each pair, so
+    /// that one model serves T1-, T2-, FLAIR- and PD-like scans.
+    public var contrastAugmentation: Bool = false
 
     public enum Sampling: String, Codable, Sendable, CaseIterable { case patches, slices }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case manifest, trainVolumes, validationVolumes, variants, directions, thickness, thicknessJitter, patchWidth, patchRows,
-             foregroundFraction, flips, intensityScale, noise, validationPatches, simulateBias, simulateNoise, sampling, dihedral
+             foregroundFraction, flips, intensityScale, noise, validationPatches, simulateBias, simulateNoise, sampling, dihedral,
+             degradation, contrastAugmentation
+    }
+
+    /// Checks the fields the model's contract needs.
+    public func validate(for contract: InputContract) throws {
+        switch contract {
+        case .thickSlices:
+            guard degradation == nil, !contrastAugmentation else {
+                throw ModelError.invalid("data.degradation and data.contrastAugmentation apply to models on the output grid; this model takes thick slices")
+            }
+        case .outputGrid:
+            guard manifest == nil else {
+                throw ModelError.invalid("data.manifest: models on the output grid train on planes of thin-voxel volumes (data.trainVolumes), not on simulated pairs")
+            }
+            guard let d = degradation else {
+                throw ModelError.invalid("data.degradation (spacing, thicknessRatio, profiles) is needed to train a model on the output grid")
+            }
+            try d.validate()
+        }
     }
 
     public init(from decoder: Decoder) throws {
@@ -81,6 +106,8 @@ public struct DataConfig: Codable, Sendable, Equatable {
         simulateNoise = try c.value(.simulateNoise, or: d.simulateNoise)
         sampling = try c.value(.sampling, or: d.sampling)
         dihedral = try c.value(.dihedral, or: d.dihedral)
+        degradation = try c.decodeIfPresent(DegradationRange.self, forKey: .degradation)
+        contrastAugmentation = try c.value(.contrastAugmentation, or: d.contrastAugmentation)
     }
 
     public init(manifest: String? = nil, trainVolumes: [String] = [], validationVolumes: [String] = [], variants: Int = 4,

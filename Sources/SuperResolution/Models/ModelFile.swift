@@ -11,36 +11,59 @@ public struct ModelTask: Codable, Sendable, Equatable {
     /// Slice thickness it was trained for (mm), for the model card.
     public var sliceThickness: Double?
     public var contrast: String
-    /// The intensity normalization its inputs get (clipped min-max on these percentiles).
+    /// The intensity normalization its inputs get: min-max on these percentiles.
     public var normalizationPercentiles: [Double]
+    /// Whether intensities beyond the percentiles are clipped before the model (true for models
+    /// saved before this field existed). Reconstruction restores the clipped part either way.
+    public var clipsIntensities: Bool?
+    /// Models on the output grid: the through-plane factors (slice spacing / target spacing)
+    /// they were trained for, [lowest, highest].
+    public var factors: [Double]?
+    /// Per-scan models: what they were adapted on (the scan's SHA-256, mode, steps).
+    public var adaptation: AdaptationRecord?
 
     public init(sliceSpacing: Double = 6, targetSpacing: Double = 1, sliceThickness: Double? = 5, contrast: String = "T1w",
-                normalizationPercentiles: [Double] = [1, 99]) {
+                normalizationPercentiles: [Double] = [1, 99], clipsIntensities: Bool? = nil, factors: [Double]? = nil,
+                adaptation: AdaptationRecord? = nil) {
         self.sliceSpacing = sliceSpacing
         self.targetSpacing = targetSpacing
         self.sliceThickness = sliceThickness
         self.contrast = contrast
         self.normalizationPercentiles = normalizationPercentiles
+        self.clipsIntensities = clipsIntensities
+        self.factors = factors
+        self.adaptation = adaptation
     }
+
+    public var clips: Bool { clipsIntensities ?? true }
 }
 
 /// A model on disk: one safetensors file whose metadata holds the architecture config and the
 /// task as JSON ("upres.config", "upres.task"), next to a model card. Loading checks the format,
 /// the architecture, names and shapes, and says which file and field is wrong.
 public struct ModelFile {
-    public var config: EDSRConfig
+    public var spec: ModelSpec
     public var task: ModelTask
-    public var model: EDSR
+    public var model: any SuperResolutionModel
     /// SHA-256 of the weights file.
     public var sha256: String
     public var url: URL
 
-    public static func save(_ model: EDSR, task: ModelTask, to url: URL, extra: [String: String] = [:]) throws {
+    /// The model's name: its folder's, or the file's without extension when it lies elsewhere.
+    public var name: String {
+        url.lastPathComponent == "model.safetensors" ? url.deletingLastPathComponent().lastPathComponent
+            : url.deletingPathExtension().lastPathComponent
+    }
+
+    public var contract: InputContract { spec.contract }
+
+    /// Writes the weights with the configuration and task in the metadata, atomically.
+    public static func save(_ model: any SuperResolutionModel, task: ModelTask, to url: URL, extra: [String: String] = [:]) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var meta = extra
         meta["format"] = "pt"
-        meta["upres.config"] = String(decoding: try encoder.encode(model.config), as: UTF8.self)
+        meta["upres.config"] = try ModelSpec(model.configuration).json()
         meta["upres.task"] = String(decoding: try encoder.encode(task), as: UTF8.self)
         try model.save(to: url, metadata: meta)
     }
@@ -62,17 +85,20 @@ public struct ModelFile {
         guard let configText = contents.metadata["upres.config"] else {
             throw ModelError.invalid("\(file.path): the metadata has no upres.config (the architecture); was it saved by upres?")
         }
-        let config: EDSRConfig, task: ModelTask
-        do { config = try JSONDecoder().decode(EDSRConfig.self, from: Data(configText.utf8)) } catch {
-            throw ModelError.invalid("\(file.path): upres.config is not an EDSR configuration (\(error))")
+        let spec: ModelSpec, task: ModelTask
+        do { spec = try JSONDecoder().decode(ModelSpec.self, from: Data(configText.utf8)) } catch {
+            throw ModelError.invalid("\(file.path): upres.config is not a model configuration upres knows (\(describe(error)))")
         }
         do { task = try JSONDecoder().decode(ModelTask.self, from: Data((contents.metadata["upres.task"] ?? "{}").utf8)) } catch {
             throw ModelError.invalid("\(file.path): upres.task is missing or malformed (\(error))")
         }
-        let model = try EDSR(config)
+        let model: any SuperResolutionModel
+        do { model = try spec.makeModel() } catch {
+            throw ModelError.invalid("\(file.path): upres.config: \(error)")
+        }
         try model.loadStateDict(contents.tensors, strict: true, source: file.path)
         model.eval()
-        return ModelFile(config: config, task: task, model: model, sha256: try Digest.sha256(file: file), url: file)
+        return ModelFile(spec: spec, task: task, model: model, sha256: try Digest.sha256(file: file), url: file)
     }
 
     /// Finds a model by name (a folder under the models directories) or path.
@@ -107,6 +133,19 @@ public struct ModelFile {
         return out
     }
 
+    /// Every model folder found, first occurrence of each name.
+    public static func availableModelFolders() -> [(String, URL)] {
+        var out: [(String, URL)] = []
+        for dir in searchDirectories() {
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
+            where !out.contains(where: { $0.0 == name })
+                && FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).appendingPathComponent("model.safetensors").path) {
+                out.append((name, dir.appendingPathComponent(name)))
+            }
+        }
+        return out
+    }
+
     public static func availableModels() -> [String] {
         var names: [String] = []
         for dir in searchDirectories() {
@@ -116,6 +155,20 @@ public struct ModelFile {
             }
         }
         return names.sorted()
+    }
+}
+
+/// A decoding error as one line: the field's path and what was wrong.
+func describe(_ error: Error) -> String {
+    guard let e = error as? DecodingError else { return "\(error)" }
+    func path(_ c: DecodingError.Context) -> String {
+        let p = c.codingPath.map(\.stringValue).joined(separator: ".")
+        return p.isEmpty ? c.debugDescription : "field \(p): \(c.debugDescription)"
+    }
+    switch e {
+    case .keyNotFound(let key, let c): return "missing field \((c.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
+    case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): return path(c)
+    @unknown default: return "\(error)"
     }
 }
 

@@ -4,8 +4,9 @@ import NN
 import Torch
 
 /// The architecture of an EDSR model (seeds 001 and 003), stored with its weights.
-public struct EDSRConfig: Codable, Sendable, Equatable {
-    public var architecture: String = "edsr"
+public struct EDSRConfig: ModelConfiguration, Equatable {
+    public static let architecture = "edsr"
+    public var architecture: String = EDSRConfig.architecture
     /// Input channels: neighbouring slices x contrasts (1, 3 or 5 slices).
     public var inChannels: Int
     public var outChannels: Int
@@ -31,6 +32,33 @@ public struct EDSRConfig: Codable, Sendable, Equatable {
     }
 
     public var refines: Bool { factor == 1 }
+
+    private enum CodingKeys: String, CodingKey {
+        case architecture, inChannels, outChannels, features, blocks, residualScale, factor, upsampleFeatures
+    }
+
+    /// Configs written before the registry carry no architecture: EDSR.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decodeIfPresent(String.self, forKey: .architecture) ?? Self.architecture
+        inChannels = try c.decode(Int.self, forKey: .inChannels)
+        outChannels = try c.decode(Int.self, forKey: .outChannels)
+        features = try c.decode(Int.self, forKey: .features)
+        blocks = try c.decode(Int.self, forKey: .blocks)
+        residualScale = try c.decode(Double.self, forKey: .residualScale)
+        factor = try c.decode(Int.self, forKey: .factor)
+        upsampleFeatures = try c.decode(Int.self, forKey: .upsampleFeatures)
+    }
+
+    /// Factor 1 refines slices already interpolated onto the output grid (any factor); other
+    /// factors take thick slices and pixel-shuffle along the slice axis.
+    public var contract: InputContract {
+        refines ? .outputGrid(channels: inChannels) : .thickSlices(channels: inChannels, factor: factor)
+    }
+
+    public func makeModel(generator: Generator?) throws -> any SuperResolutionModel {
+        try EDSR(self, generator: generator)
+    }
 
     public func validate() throws {
         guard architecture == "edsr" else {
@@ -72,7 +100,7 @@ public final class ResidualBlock: Module {
 /// residual to the linear interpolation of the centre channel along H (the refining variant:
 /// to the centre channel itself). State-dict names: head, body.N.conv1, body.N.conv2,
 /// body_conv, upsample, tail (see `bench/edsr_reference.py` for the same model in PyTorch).
-public final class EDSR: Module, UnaryLayer {
+public final class EDSR: Module, UnaryLayer, SuperResolutionModel, @unchecked Sendable {
     public let config: EDSRConfig
     public let head: Conv2d
     public let body: [ResidualBlock]
@@ -116,6 +144,14 @@ public final class EDSR: Module, UnaryLayer {
             return try tail(y.relu()) + base
         }
         return try tail(y) + centre
+    }
+
+    public var configuration: any ModelConfiguration { config }
+
+    /// About four feature maps of `features` channels live at once, plus the upsampler's
+    /// output at factor x the rows (float32).
+    public func memoryPerSlice(rows: Int, width: Int) -> Int {
+        4 * (4 * config.features * rows * width + 2 * config.upsampleFeatures * config.factor * rows * width)
     }
 
     /// The (factor H x H) linear interpolation at the output rows' LR positions (edges clamped).

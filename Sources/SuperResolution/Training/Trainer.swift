@@ -5,7 +5,7 @@ import Torch
 
 /// Everything a training run needs; saved as config.json in the run folder.
 public struct TrainConfig: Codable, Sendable, Equatable {
-    public var model: EDSRConfig
+    public var model: ModelSpec
     public var task: ModelTask
     public var data: DataConfig
     public var seed: UInt64
@@ -24,7 +24,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var threads: Int?
     public var name: String
 
-    public init(model: EDSRConfig = EDSRConfig(), task: ModelTask = ModelTask(), data: DataConfig = DataConfig(), seed: UInt64 = 0,
+    public init(model: ModelSpec = ModelSpec(EDSRConfig()), task: ModelTask = ModelTask(), data: DataConfig = DataConfig(), seed: UInt64 = 0,
                 steps: Int = 2000, batchSize: Int = 8, optimizer: String = "adam", learningRate: Double = 2e-4, weightDecay: Double = 0,
                 schedule: LearningRateSchedule = .cosineWarmRestarts(t0: 500, tMult: 2, etaMin: 1e-6), warmupSteps: Int = 50,
                 loss: Loss = .l1, clipGradNorm: Double? = 1, logEvery: Int = 10, validateEvery: Int = 200, checkpointEvery: Int = 100,
@@ -81,14 +81,22 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     public func validate() throws {
         try model.validate()
+        try data.validate(for: model.contract)
         guard steps > 0, batchSize > 0, learningRate > 0, logEvery > 0, validateEvery > 0, checkpointEvery > 0 else {
             throw ModelError.invalid("steps, batchSize, learningRate, logEvery, validateEvery and checkpointEvery must be > 0")
         }
         guard ["adam", "adamw", "sgd"].contains(optimizer) else {
             throw ModelError.invalid("optimizer '\(optimizer)' must be adam, adamw or sgd")
         }
-        guard Swift.abs(task.sliceSpacing / task.targetSpacing - Double(model.factor)) < 1e-6 || model.refines else {
-            throw ModelError.invalid("task: slice spacing \(task.sliceSpacing) / target \(task.targetSpacing) is not the model factor \(model.factor)")
+        switch model.contract {
+        case .thickSlices(_, let factor):
+            guard Swift.abs(task.sliceSpacing / task.targetSpacing - Double(factor)) < 1e-6 else {
+                throw ModelError.invalid("task: slice spacing \(task.sliceSpacing) / target \(task.targetSpacing) is not the model factor \(factor)")
+            }
+        case .outputGrid:
+            guard let f = task.factors, f.count == 2, f[0] >= 1, f[0] <= f[1] else {
+                throw ModelError.invalid("task.factors must be [lowest, highest] (>= 1) for a model on the output grid")
+            }
         }
     }
 }
@@ -105,10 +113,10 @@ public protocol TrainingObserver: AnyObject {
 public final class Trainer {
     public let config: TrainConfig
     public let folder: URL
-    public let model: EDSR
+    public let model: any SuperResolutionModel
     let optimizer: any Optimizer
     let generator: Generator
-    let sampler: PatchSampler
+    let sampler: any BatchSource
     let validation: [(Tensor, Tensor)]
     public private(set) var step = 0
     public private(set) var bestValidationLoss = Double.infinity
@@ -117,8 +125,20 @@ public final class Trainer {
     /// Set from a signal handler (Ctrl-C): the loop saves a checkpoint and stops.
     nonisolated(unsafe) public static var stopRequested = false
 
+    /// A run on thick-slice stacks (models with the thick-slice contract).
+    public convenience init(config: TrainConfig, folder: URL, resume: Bool, stacks: (train: [TrainingStack], validation: [TrainingStack])) throws {
+        try config.validate()
+        guard case .thickSlices(let channels, let factor) = config.model.contract else {
+            throw ModelError.invalid("thick-slice stacks train thick-slice models; \(config.model.architecture) works on the output grid")
+        }
+        let train = try PatchSampler(stacks: stacks.train, config: config.data, factor: factor, channels: channels)
+        let validation = try PatchSampler(stacks: stacks.validation.isEmpty ? stacks.train : stacks.validation, config: config.data,
+                                          factor: factor, channels: channels)
+        try self.init(config: config, folder: folder, resume: resume, data: (train, validation))
+    }
+
     /// Starts a run (the folder must not hold one) or resumes the run in `folder`.
-    public init(config: TrainConfig, folder: URL, resume: Bool, stacks: (train: [TrainingStack], validation: [TrainingStack])) throws {
+    public init(config: TrainConfig, folder: URL, resume: Bool, data: (train: any BatchSource, validation: any BatchSource)) throws {
         try config.validate()
         self.config = config
         self.folder = folder
@@ -129,7 +149,7 @@ public final class Trainer {
         }
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
         let modelGenerator = try Generator(seed: config.seed)
-        model = try EDSR(config.model, generator: modelGenerator)
+        model = try config.model.makeModel(generator: modelGenerator)
         let params = model.namedParameters()
         switch config.optimizer {
         case "sgd": optimizer = SGD(parameters: params, learningRate: config.learningRate, momentum: 0.9, weightDecay: config.weightDecay)
@@ -137,10 +157,8 @@ public final class Trainer {
         default: optimizer = Adam(parameters: params, learningRate: config.learningRate, weightDecay: config.weightDecay)
         }
         generator = try Generator(seed: config.seed &+ 1)
-        sampler = try PatchSampler(stacks: stacks.train, config: config.data, factor: config.model.factor, channels: config.model.inChannels)
-        let valSampler = try PatchSampler(stacks: stacks.validation.isEmpty ? stacks.train : stacks.validation, config: config.data,
-                                          factor: config.model.factor, channels: config.model.inChannels)
-        validation = try valSampler.validationBatches(count: config.data.validationPatches, generator: Generator(seed: config.seed &+ 2))
+        sampler = data.train
+        validation = try data.validation.validationBatches(count: config.data.validationPatches, generator: Generator(seed: config.seed &+ 2))
         if resume {
             guard fm.fileExists(atPath: checkpoint.path) else {
                 throw ModelError.invalid("\(folder.path): no checkpoint.safetensors to resume from")
@@ -173,14 +191,10 @@ public final class Trainer {
             }
             if let m = maxMinutes, Date().timeIntervalSince(start) > m * 60 { break }
             optimizer.learningRate = learningRate(at: step)
-            let (lr, hr) = try sampler.batch(size: config.batchSize, generator: generator)
-            let loss = try config.loss(model(lr), hr)
-            try optimizer.zeroGrad()
-            try loss.backward()
-            if let clip = config.clipGradNorm { try clipGradNorm(model.parameters(), maxNorm: clip) }
-            try optimizer.step()
+            let (lr, hr) = try sampler.batch(size: config.batchSize, generator: generator, augment: true)
+            let value = try Self.optimizationStep(model: model, optimizer: optimizer, loss: config.loss, input: lr, target: hr,
+                                                  clipGradNorm: config.clipGradNorm)
             step += 1
-            let value = try loss.item()
             guard value.isFinite else {
                 throw ModelError.invalid("the loss became \(value) at step \(step); lower the learning rate (now \(optimizer.learningRate))")
             }
@@ -282,6 +296,17 @@ public final class Trainer {
         } else {
             try ModelFile.save(model, task: config.task, to: final)
         }
+    }
+
+    /// One step: loss, gradients, clipping, update; returns the loss.
+    static func optimizationStep(model: any SuperResolutionModel, optimizer: any Optimizer, loss: Loss, input: Tensor, target: Tensor,
+                                 clipGradNorm clip: Double?) throws -> Double {
+        let value = try loss(model(input), target)
+        try optimizer.zeroGrad()
+        try value.backward()
+        if let clip { try clipGradNorm(model.parameters(), maxNorm: clip) }
+        try optimizer.step()
+        return try value.item()
     }
 
     static func duration(_ s: Double) -> String {

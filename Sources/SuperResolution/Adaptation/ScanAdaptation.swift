@@ -1,0 +1,142 @@
+import Foundation
+import Imaging
+import NN
+import Torch
+
+/// How a per-scan model came to be, stored in its sidecar and in a saved model's task.
+public struct AdaptationRecord: Codable, Sendable, Equatable {
+    /// "adapt" (a pretrained model fine-tuned on the scan) or "self-supervised" (trained from
+    /// scratch on the scan).
+    public var mode: String
+    /// The pretrained model's name and SHA-256 ("adapt").
+    public var baseModel: String?
+    public var baseModelSHA256: String?
+    /// The through-plane acquisition the pairs were made with, and whether its thickness was
+    /// estimated from the scan.
+    public var sliceSpacing: Double
+    public var sliceThickness: Double
+    public var thicknessEstimated: Bool
+    public var profile: SliceProfile
+    public var steps: Int
+    public var seconds: Double
+    /// Mean L1 over the first and the last 10% of the steps (normalized intensities).
+    public var initialLoss: Double
+    public var finalLoss: Double
+    public var learningRate: Double
+    public var batchSize: Int
+    public var patch: Int
+    public var seed: UInt64
+    /// The scan's SHA-256, when known.
+    public var scanSHA256: String?
+}
+
+/// How to adapt (or train from scratch) a model on one scan.
+public struct AdaptationSettings: Sendable {
+    public enum Mode: String, Sendable, CaseIterable { case adapt, selfSupervised = "self-supervised" }
+    public var mode: Mode
+    /// The slice thickness (mm); nil: estimated from the scan.
+    public var sliceThickness: Double?
+    public var profile: SliceProfile
+    /// Step and time bounds: whichever comes first.
+    public var steps: Int
+    public var minutes: Double?
+    public var batchSize: Int
+    public var patch: Int
+    /// nil: 1e-4 to adapt, 4e-4 from scratch.
+    public var learningRate: Double?
+    public var seed: UInt64
+    /// The network trained from scratch ("self-supervised").
+    public var architecture: ModelSpec
+
+    public init(mode: Mode, sliceThickness: Double? = nil, profile: SliceProfile = .rectangular, steps: Int = 4000, minutes: Double? = 2.5,
+                batchSize: Int = 8, patch: Int = 48, learningRate: Double? = nil, seed: UInt64 = 0,
+                architecture: ModelSpec = ModelSpec(EDSRConfig(inChannels: 1, features: 32, blocks: 6, factor: 1))) {
+        self.mode = mode
+        self.sliceThickness = sliceThickness
+        self.profile = profile
+        self.steps = steps
+        self.minutes = minutes
+        self.batchSize = batchSize
+        self.patch = patch
+        self.learningRate = learningRate
+        self.seed = seed
+        self.architecture = architecture
+    }
+
+    public func validate() throws {
+        guard steps >= 1 else { throw ModelError.invalid("adaptation steps \(steps) must be >= 1") }
+        if let m = minutes { guard m > 0, m.isFinite else { throw ModelError.invalid("adaptation minutes \(m) must be > 0") } }
+        guard batchSize >= 1, patch >= 16 else { throw ModelError.invalid("adaptation batch \(batchSize) must be >= 1 and patch \(patch) >= 16") }
+        if let t = sliceThickness { guard t > 0, t.isFinite else { throw ModelError.invalid("slice thickness \(t) mm must be > 0") } }
+        if let l = learningRate { guard l > 0, l.isFinite else { throw ModelError.invalid("learning rate \(l) must be > 0") } }
+    }
+}
+
+/// Per-scan self-supervision (SMORE / ECLARE's idea, DESIGN.md `Adaptation/`): the scan's own
+/// in-plane slices, acquired again along an in-plane axis with the scan's slice profile and
+/// spacing, are the training pairs; the model learns to undo exactly this scan's degradation.
+public enum ScanAdaptation {
+    /// Progress: step, total steps, mean recent loss, seconds elapsed, estimated seconds left.
+    public typealias Progress = (_ step: Int, _ total: Int, _ loss: Double, _ elapsed: Double, _ eta: Double) -> Void
+
+    /// Trains `model` (fine-tuning, or from its fresh initialization) on pairs from `scan`.
+    /// - Parameters:
+    ///   - scan: the normalized scan, in-plane voxels square at `voxelSize` mm; `axis` its
+    ///     through-plane axis (never read for training).
+    ///   - acquisition: the through-plane slice spacing, thickness and profile.
+    /// - Returns: the training record (mode and base filled in by the caller).
+    public static func train(_ model: any SuperResolutionModel, scan: Tensor, axis: Int, voxelSize: Double,
+                             acquisition: SliceAcquisition, settings: AdaptationSettings,
+                             progress: Progress = { _, _, _, _, _ in }) throws -> AdaptationRecord {
+        try settings.validate()
+        guard model.contract.channels == 1, case .outputGrid = model.contract else {
+            throw ModelError.invalid("per-scan training needs a one-channel model on the output grid; \(model.architecture) takes \(model.contract)")
+        }
+        let start = Date()
+        let volume = try scan.to(.float32).contiguous()
+        let foreground = try volume.gt(0.1).nonzero()
+        let sampler = try DegradedSliceSampler(
+            sources: [.init(volume: volume, acrossAxes: [axis], voxelSize: voxelSize, foreground: foreground, name: "the scan")],
+            degradations: DegradationRange(acquisition), patch: settings.patch, channels: 1)
+        let rate = settings.learningRate ?? (settings.mode == .adapt ? 1e-4 : 4e-4)
+        let optimizer = Adam(parameters: model.namedParameters(), learningRate: rate)
+        let generator = try Generator(seed: settings.seed)
+        let warmup = Warmup(steps: Swift.min(50, settings.steps / 10))
+        let schedule = LearningRateSchedule.cosineWarmRestarts(t0: settings.steps, tMult: 1, etaMin: rate * 0.05)
+        model.train()
+        defer { model.eval() }
+        var losses: [Double] = []
+        var window: [Double] = []
+        let limit = settings.minutes.map { $0 * 60 }
+        var step = 0
+        while step < settings.steps {
+            let elapsed = Date().timeIntervalSince(start)
+            if let limit, elapsed > limit { break }
+            optimizer.learningRate = schedule.rate(base: rate, step: step) * warmup.factor(step: step)
+            let (x, y) = try sampler.batch(size: settings.batchSize, generator: generator, augment: true)
+            let loss = try Trainer.optimizationStep(model: model, optimizer: optimizer, loss: .l1, input: x, target: y, clipGradNorm: 1)
+            guard loss.isFinite else {
+                throw ModelError.invalid("per-scan training diverged (loss \(loss) at step \(step + 1)); lower --adapt-lr")
+            }
+            step += 1
+            losses.append(loss)
+            window.append(loss)
+            if step % 25 == 0 || step == settings.steps {
+                let now = Date().timeIntervalSince(start)
+                let perStep = now / Double(step)
+                var eta = Double(settings.steps - step) * perStep
+                if let limit { eta = Swift.min(eta, Swift.max(0, limit - now)) }
+                progress(step, settings.steps, window.reduce(0, +) / Double(window.count), now, eta)
+                window.removeAll()
+            }
+        }
+        let tenth = Swift.max(1, losses.count / 10)
+        func mean(_ s: ArraySlice<Double>) -> Double { s.isEmpty ? .nan : s.reduce(0, +) / Double(s.count) }
+        return AdaptationRecord(
+            mode: settings.mode.rawValue, baseModel: nil, baseModelSHA256: nil, sliceSpacing: acquisition.spacing,
+            sliceThickness: acquisition.thickness, thicknessEstimated: settings.sliceThickness == nil, profile: acquisition.profile,
+            steps: step, seconds: Date().timeIntervalSince(start), initialLoss: mean(losses.prefix(tenth)),
+            finalLoss: mean(losses.suffix(tenth)), learningRate: rate, batchSize: settings.batchSize, patch: settings.patch,
+            seed: settings.seed, scanSHA256: nil)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import NN
+import Torch
+
+/// What a model takes and gives: the reconstruction, the trainer and per-scan adaptation read
+/// only this, never the architecture.
+public enum InputContract: Sendable, Equatable, CustomStringConvertible {
+    /// 2-D slices that contain the slice axis, on the thick grid: (N, channels, K, W) with K the
+    /// acquired slices (rows) and channels the neighbouring slices across the plane; the output
+    /// is (N, 1, factor K, W). Serves this one integer factor.
+    case thickSlices(channels: Int, factor: Int)
+    /// 2-D slices that contain the slice axis, already interpolated onto the output grid:
+    /// (N, channels, R, W) -> (N, 1, R, W) with R the output rows. Serves any factor, integer
+    /// or not, in the range the model's task states.
+    case outputGrid(channels: Int)
+
+    public var channels: Int {
+        switch self {
+        case .thickSlices(let c, _), .outputGrid(let c): c
+        }
+    }
+
+    /// The integer factor of a thick-slice model; nil for models on the output grid.
+    public var fixedFactor: Int? {
+        if case .thickSlices(_, let f) = self { return f }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .thickSlices(let c, let f): "thick slices, \(c) neighbour channel\(c == 1 ? "" : "s"), factor \(f)"
+        case .outputGrid(let c): "slices on the output grid (any factor), \(c) neighbour channel\(c == 1 ? "" : "s")"
+        }
+    }
+}
+
+/// The architecture half of a model file: a Codable configuration that names its architecture
+/// and builds the network. Each architecture registers its configuration type in `ModelRegistry`.
+public protocol ModelConfiguration: Codable, Sendable {
+    /// The registry name ("edsr"), stored in every config as the field `architecture`.
+    static var architecture: String { get }
+    /// Refuses impossible settings, naming the field.
+    func validate() throws
+    /// The input contract of the network this configuration builds.
+    var contract: InputContract { get }
+    /// A fresh network, initialized from `generator` (reproducible for a seed).
+    func makeModel(generator: Generator?) throws -> any SuperResolutionModel
+}
+
+/// A super-resolution network: a module called on a batch of 2-D slices, with its contract.
+public protocol SuperResolutionModel: Module {
+    var configuration: any ModelConfiguration { get }
+    /// Bytes of activations one input slice of `rows` x `width` needs in a forward pass without
+    /// gradients (sizes batches to a memory budget).
+    func memoryPerSlice(rows: Int, width: Int) -> Int
+    func callAsFunction(_ x: Tensor) throws -> Tensor
+}
+
+extension SuperResolutionModel {
+    public var contract: InputContract { configuration.contract }
+    public var architecture: String { type(of: configuration).architecture }
+}
+
+/// Architecture name -> configuration type (torchvision's `get_model`, MONAI's `networks.nets`).
+/// Model files, training configs and `upres models` resolve architectures here only.
+public enum ModelRegistry {
+    /// The registered architectures. Each following issue adds its networks here.
+    public static let configurations: [String: any ModelConfiguration.Type] = [
+        EDSRConfig.architecture: EDSRConfig.self,
+    ]
+
+    public static var architectures: [String] { configurations.keys.sorted() }
+
+    /// The configuration type for `architecture`, or an error listing the known ones.
+    public static func configurationType(_ architecture: String) throws -> any ModelConfiguration.Type {
+        guard let type = configurations[architecture] else {
+            throw ModelError.invalid("unknown architecture '\(architecture)'; expected one of \(architectures.joined(separator: ", "))")
+        }
+        return type
+    }
+}
+
+/// A type-erased model configuration: decodes through the registry by its `architecture` field
+/// (EDSR when absent, as configs written before the registry are), encodes as the concrete type.
+public struct ModelSpec: Codable, Sendable {
+    public var configuration: any ModelConfiguration
+
+    public init(_ configuration: any ModelConfiguration) { self.configuration = configuration }
+
+    private enum Keys: String, CodingKey { case architecture }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        let name = try c.decodeIfPresent(String.self, forKey: .architecture) ?? EDSRConfig.architecture
+        let type: any ModelConfiguration.Type
+        do { type = try ModelRegistry.configurationType(name) } catch {
+            throw DecodingError.dataCorruptedError(forKey: .architecture, in: c, debugDescription: "\(error)")
+        }
+        configuration = try type.init(from: decoder)
+    }
+
+    public func encode(to encoder: Encoder) throws { try configuration.encode(to: encoder) }
+
+    public var architecture: String { type(of: configuration).architecture }
+    public var contract: InputContract { configuration.contract }
+    public func validate() throws { try configuration.validate() }
+    public func makeModel(generator: Generator? = nil) throws -> any SuperResolutionModel {
+        try configuration.validate()
+        return try configuration.makeModel(generator: generator)
+    }
+
+    /// Sorted-key JSON, the form stored in model files and compared for equality.
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
+
+extension ModelSpec: Equatable {
+    public static func == (a: ModelSpec, b: ModelSpec) -> Bool {
+        (try? a.json()) == (try? b.json())
+    }
+}

@@ -1,0 +1,355 @@
+import Foundation
+import Imaging
+import NN
+import Torch
+
+/// Volume reconstruction, the main job (DESIGN.md): slices that contain the through-plane axis,
+/// with their neighbours as channels, go through the model in batches; the two in-plane
+/// directions are averaged; the result lands on the high-resolution grid in the input's world
+/// space and in its intensity units.
+public enum Reconstruction {
+    /// The axis with the largest voxel size, when it is clearly the slice axis (at least 1.5
+    /// times the others).
+    public static func throughPlaneAxis(spacing: [Double]) -> Int? {
+        let t = (0..<3).max { spacing[$0] < spacing[$1] }!
+        let others = (0..<3).filter { $0 != t }.map { spacing[$0] }
+        return spacing[t] >= 1.5 * (others.max() ?? 0) ? t : nil
+    }
+
+    /// The output grid: in-plane voxels resampled to `target` mm (field of view kept), and the
+    /// slice axis refined by `factor`, output row factor k + r at slice k + (r - floor(f/2)) / f,
+    /// so every acquired slice is an output slice.
+    public static func outputGrid(of volume: Volume, axis t: Int, factor: Int) -> Grid {
+        var index = Affine.identity
+        index[t, t] = 1 / Double(factor)
+        index[t, 3] = -Double(factor / 2) / Double(factor)
+        var shape = Array(volume.shape.prefix(3))
+        shape[t] *= factor
+        return Grid(shape: shape, affine: volume.affine * index)
+    }
+
+    /// The output grid for any factor: integer factors use `outputGrid(of:axis:factor:)` (the
+    /// acquired slices are output slices); other factors a grid of `target` mm over the same
+    /// field of view (voxel centres laid symmetrically, as `Volume.grid(spacing:)`).
+    public static func outputGrid(of volume: Volume, axis t: Int, factor f: Double, target: Double) throws -> Grid {
+        let n = Int(f.rounded())
+        if Swift.abs(f - Double(n)) < 1e-3 { return outputGrid(of: volume, axis: t, factor: n) }
+        var spacing = volume.spacing
+        spacing[t] = target
+        return try volume.grid(spacing: spacing)
+    }
+
+    public struct Options: Sendable {
+        public var batch: Int?
+        /// Memory for activations (bytes) when `batch` is nil.
+        public var memoryBudget: Int
+        public var device: Device
+        public init(batch: Int? = nil, memoryBudget: Int = 1 << 30, device: Device = .cpu) {
+            self.batch = batch
+            self.memoryBudget = memoryBudget
+            self.device = device
+        }
+    }
+
+    /// What one reconstruction did (for sidecars).
+    public struct Report: Codable, Sendable {
+        public var throughPlaneAxis: Int
+        public var factor: Double
+        public var inPlaneResampled: Bool
+        public var normalization: NormalizationParameters
+        public var batch: Int
+        public var slices: Int
+        /// Per-scan training, when it ran.
+        public var adaptation: AdaptationRecord?
+        /// The slice thickness estimate, when the thickness was not given.
+        public var thicknessEstimate: SliceThicknessEstimator.Estimate?
+    }
+
+    /// Checks an input for the main job; the error names the problem.
+    public static func check(_ volume: Volume, targetSpacing: Double) throws -> (axis: Int, factor: Double) {
+        guard volume.shape.count == 3 else {
+            throw ModelError.invalid("the input must be a 3-D volume, got shape \(volume.shape)")
+        }
+        guard volume.data.dtype.isFloatingPoint || volume.data.dtype.isInteger else {
+            throw ModelError.invalid("the input voxels are \(volume.data.dtype), not intensities")
+        }
+        if volume.data.dtype.isFloatingPoint {
+            // x - x is NaN exactly where x is NaN or infinite.
+            let bad = try (volume.data - volume.data).ne(0).sum().itemInt()
+            guard bad == 0 else { throw ModelError.invalid("the input has \(bad) NaN or infinite voxels; fix or mask them first") }
+        }
+        let spacing = volume.spacing
+        let t = throughPlaneAxis(spacing: spacing) ?? (0..<3).max { spacing[$0] < spacing[$1] }!
+        guard spacing[t] > targetSpacing * 1.01 else {
+            throw AlreadyAtTarget(spacing: spacing, target: targetSpacing)
+        }
+        return (t, spacing[t] / targetSpacing)
+    }
+
+    /// Thrown when nothing needs to be done.
+    public struct AlreadyAtTarget: Error, CustomStringConvertible {
+        public var spacing: [Double]
+        public var target: Double
+        public var description: String {
+            "the input's voxels (\(spacing.map { String(format: "%.3g", $0) }.joined(separator: " x ")) mm) are already at or below the target spacing \(target) mm; nothing to do"
+        }
+    }
+
+    /// The input resampled in-plane to the target spacing (when it differs), keeping the slices.
+    static func inPlane(_ volume: Volume, axis t: Int, target: Double) throws -> (Volume, Bool) {
+        var spacing = volume.spacing
+        let needs = (0..<3).contains { $0 != t && Swift.abs(spacing[$0] - target) > 1e-3 * target }
+        guard needs else { return (volume, false) }
+        for a in 0..<3 where a != t { spacing[a] = target }
+        var v = volume
+        v.data = try v.data.to(.float32)
+        return (try v.resampled(toSpacing: spacing, interpolation: .cubic), true)
+    }
+
+    /// How the main job gets its model.
+    public enum Method {
+        /// A trained model as it is.
+        case pretrained(ModelFile)
+        /// A pretrained model on the output grid, fine-tuned on the scan first.
+        case adapt(ModelFile, AdaptationSettings)
+        /// A model trained from scratch on the scan alone.
+        case selfSupervised(AdaptationSettings)
+    }
+
+    /// The result of the main job: the volume, what was done, and the per-scan model when one
+    /// was trained (to save with `--save-model`).
+    public struct Result {
+        public var volume: Volume
+        public var report: Report
+        public var model: any SuperResolutionModel
+        public var task: ModelTask
+    }
+
+    /// Upsamples with a model. `progress(done, total)` counts slices.
+    public static func upsample(_ input: Volume, model file: ModelFile, targetSpacing: Double, options: Options = Options(),
+                                progress: (Int, Int) -> Void = { _, _ in }) throws -> (Volume, Report) {
+        let r = try run(input, method: .pretrained(file), targetSpacing: targetSpacing, options: options, progress: progress)
+        return (r.volume, r.report)
+    }
+
+    /// The main job (DESIGN.md "as data flows"): through-plane axis and factor from the spacing,
+    /// in-plane resampling to the target, min-max normalization on the model's percentiles (the
+    /// part beyond them restored afterwards), per-scan training when asked, the model on the
+    /// slices of both in-plane directions, averaged, and the inverse normalization; voxels whose
+    /// input neighbourhood is exactly 0 stay 0, and nothing goes below the input's minimum.
+    public static func run(_ input: Volume, method: Method, targetSpacing: Double, options: Options = Options(),
+                           adaptationProgress: ScanAdaptation.Progress = { _, _, _, _, _ in },
+                           progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
+        let (t, f) = try check(input, targetSpacing: targetSpacing)
+        var model: any SuperResolutionModel
+        var task: ModelTask
+        switch method {
+        case .pretrained(let file), .adapt(let file, _):
+            model = file.model
+            task = file.task
+            try accepts(file, factor: f, spacing: input.spacing[t], target: targetSpacing)
+        case .selfSupervised(let settings):
+            model = try settings.architecture.makeModel(generator: Generator(seed: settings.seed))
+            task = ModelTask(sliceSpacing: input.spacing[t], targetSpacing: targetSpacing, sliceThickness: nil, contrast: "any",
+                             clipsIntensities: false, factors: [f, f])
+        }
+        let (volume, resampledInPlane) = try inPlane(input, axis: t, target: targetSpacing)
+        let (unclipped, params) = try normalize(volume, percentiles: task.normalizationPercentiles)
+        let clipped = task.clips ? try unclipped.clamp(min: .double(0), max: .double(1)) : unclipped
+        var record: AdaptationRecord? = nil
+        var estimate: SliceThicknessEstimator.Estimate? = nil
+        func adaptModel(_ m: inout any SuperResolutionModel, _ settings: AdaptationSettings) throws
+            -> (AdaptationRecord, SliceThicknessEstimator.Estimate?) {
+            if case .adapt(let file, _) = method {
+                // Fine-tune a copy: the loaded model file stays as it was.
+                let copy = try file.spec.makeModel()
+                try copy.loadStateDict(file.model.stateDict(), source: file.url.path)
+                m = copy
+            }
+            var est: SliceThicknessEstimator.Estimate? = nil
+            let thickness: Double
+            if let given = settings.sliceThickness {
+                thickness = given
+            } else {
+                est = try SliceThicknessEstimator.estimate(clipped, axis: t, spacing: input.spacing[t], inPlaneVoxel: targetSpacing,
+                                                          profile: settings.profile)
+                thickness = est!.thickness
+            }
+            let acquisition = SliceAcquisition(direction: .voxelAxis(t), thickness: thickness, spacing: input.spacing[t], profile: settings.profile)
+            var rec = try ScanAdaptation.train(m, scan: clipped, axis: t, voxelSize: targetSpacing, acquisition: acquisition,
+                                               settings: settings, progress: adaptationProgress)
+            if case .adapt(let file, _) = method {
+                rec.baseModel = file.name
+                rec.baseModelSHA256 = file.sha256
+            }
+            task.sliceThickness = thickness
+            task.sliceSpacing = input.spacing[t]
+            task.factors = [f, f]
+            task.adaptation = rec
+            return (rec, est)
+        }
+        switch method {
+        case .adapt(_, let s), .selfSupervised(let s): (record, estimate) = try adaptModel(&model, s)
+        case .pretrained: break
+        }
+
+        model.eval()
+        let grid = try outputGrid(of: volume, axis: t, factor: f, target: targetSpacing)
+        let channels = model.contract.channels
+        // The model's input: thick slices, or the slices interpolated (cubic) onto the output grid.
+        let x: Tensor
+        if case .thickSlices = model.contract {
+            x = try clipped.to(.float32).to(options.device)
+        } else {
+            var v = volume
+            v.data = clipped
+            x = try v.resampled(onto: grid, interpolation: .cubic, antiAlias: false).data.to(.float32).to(options.device)
+        }
+        let inPlaneAxes = (0..<3).filter { $0 != t }
+        let rows = x.shape[t]
+        let widest = inPlaneAxes.map { volume.shape[$0] }.max()!
+        let perSlice = model.memoryPerSlice(rows: rows, width: widest)
+        // Batches of 16 slices keep the working set in cache (6.3 s against 11.7 s with 64 for Colin 27).
+        let batch = Swift.max(1, options.batch ?? Swift.min(16, options.memoryBudget / Swift.max(perSlice, 1)))
+        let total = volume.shape[inPlaneAxes[0]] + volume.shape[inPlaneAxes[1]]
+        var done = 0
+        // One output buffer in NIfTI's disk order (i fastest), so that neither the fusion nor the
+        // writer copies the high-resolution volume: each batch is added into its place, then the
+        // buffer is scaled in place.
+        let outShape = grid.shape
+        let buffer = try Tensor.zeros([outShape[2], outShape[1], outShape[0]], dtype: .float32, device: options.device)
+        let sum = try buffer.permute([2, 1, 0])  // (i, j, k) view
+        let half = channels / 2
+        try withNoGrad {
+            for (i, a) in inPlaneAxes.enumerated() {
+                let other = inPlaneAxes[1 - i]
+                // (D, W, R) with D the slicing axis, W the other in-plane axis, R the rows.
+                let stack = try x.permute([a, other, t]).contiguous()
+                let target = try sum.permute([a, other, t])
+                let depth = stack.shape[0]
+                // Neighbours beyond the edges repeat the edge slice.
+                let padded = half == 0 ? stack : try Tensor.cat([
+                    stack.narrow(0, start: 0, length: 1).expand([half, stack.shape[1], rows]), stack,
+                    stack.narrow(0, start: depth - 1, length: 1).expand([half, stack.shape[1], rows])], dim: 0)
+                var start = 0
+                while start < depth {
+                    let n = Swift.min(batch, depth - start)
+                    // (n, C, R, W): channel c is slice start + j + c - half.
+                    let channelSlices = try (0...(2 * half)).map { c in try padded.narrow(0, start: start + c, length: n) }
+                    let input = try Tensor.stack(channelSlices, dim: 1).transpose(2, 3).contiguous()
+                    let out = try model(input)  // n, 1, R', W
+                    _ = try target.narrow(0, start: start, length: n).add_(out.squeeze(1).transpose(1, 2))
+                    start += n
+                    done += n
+                    progress(done, total)
+                }
+            }
+        }
+        _ = try buffer.mul_(.double(0.5))
+        // What clipping took away comes back through the model's own base interpolation.
+        if task.clips {
+            let excess = try (unclipped - clipped).to(.float32)
+            if try excess.abs().max().item() > 0 {
+                let restored: Tensor
+                if case .thickSlices(_, let factor) = model.contract {
+                    let k = volume.shape[t]
+                    let positions = (0..<(factor * k)).map {
+                        Swift.min(Swift.max(Double($0 / factor) + Double($0 % factor - factor / 2) / Double(factor), 0), Double(k - 1))
+                    }
+                    restored = try excess.applyingAxisOperator(Interpolation.linear.axisMatrix(positions: positions, n: k), axis: t)
+                } else {
+                    var v = volume
+                    v.data = excess
+                    restored = try v.resampled(onto: grid, interpolation: .cubic, antiAlias: false).data.to(.float32)
+                }
+                _ = try sum.add_(restored.to(options.device))
+            }
+        }
+        // y = mean * scale + offset, in place.
+        _ = try buffer.mul_(.double(params.scale))
+        _ = try buffer.add_(Tensor.full([], .double(params.offset), dtype: .float32, device: options.device))
+        // Nothing below the input's minimum (MRI magnitudes: no negative values), and exact zeros
+        // where every input voxel around is 0 (the background stays 0).
+        let lowest = try volume.data.min().item()
+        _ = try buffer.clamp_(min: .double(lowest))
+        if try volume.data.eq(0).any().itemBool() {
+            var zeros = volume
+            zeros.data = try volume.data.eq(0).to(.float32)
+            let keep = try zeros.resampled(onto: grid, interpolation: .linear, antiAlias: false).data.lt(1 - 1e-6).to(.float32)
+            _ = try sum.mul_(keep.to(options.device))
+        }
+        let data = try sum.to(.cpu)
+        var out = Volume(data: data, affine: grid.affine, metadata: input.metadata)
+        out.metadata.description = "upres upsample"
+        let report = Report(throughPlaneAxis: t, factor: f, inPlaneResampled: resampledInPlane, normalization: params, batch: batch,
+                            slices: total, adaptation: record, thicknessEstimate: estimate)
+        return Result(volume: out, report: report, model: model, task: task)
+    }
+
+    /// Refuses a model that cannot serve this factor or target, naming both.
+    static func accepts(_ file: ModelFile, factor f: Double, spacing: Double, target: Double) throws {
+        guard Swift.abs(file.task.targetSpacing - target) < 1e-3 else {
+            throw ModelError.invalid("model \(file.name) reconstructs \(file.task.targetSpacing) mm voxels, not \(target) mm; use --spacing \(file.task.targetSpacing), another model, --self-supervised or --interp")
+        }
+        guard file.contract.channels % 2 == 1 else {
+            throw ModelError.invalid("\(file.url.path): the model takes \(file.contract.channels) channels; upsample needs an odd number (a slice and its neighbours)")
+        }
+        switch file.contract {
+        case .thickSlices(_, let factor):
+            guard Swift.abs(f - Double(factor)) < 1e-3 else {
+                throw ModelError.invalid(String(format: "the slice spacing %.3g mm / target %.3g mm = factor %.3g, but model %@ reconstructs factor %d (%.3g mm -> %.3g mm); use a model for any factor, --self-supervised, or --interp",
+                                                spacing, target, f, file.name, factor, file.task.sliceSpacing, file.task.targetSpacing))
+            }
+        case .outputGrid:
+            if let range = file.task.factors, range.count == 2, !(range[0] - 1e-3...range[1] + 1e-3).contains(f) {
+                throw ModelError.invalid(String(format: "the slice spacing %.3g mm / target %.3g mm = factor %.3g is outside the factors %.3g to %.3g model %@ was trained for; use --adapt, --self-supervised or --interp",
+                                                spacing, target, f, range[0], range[1], file.name))
+            }
+        }
+    }
+
+    /// Min-max on the model's percentiles, without clipping (the caller clips a copy when the
+    /// model wants it); an image without contrast there (a constant image) is shifted to 0.5
+    /// instead, in its own units.
+    static func normalize(_ volume: Volume, percentiles p: [Double]) throws -> (Tensor, NormalizationParameters) {
+        let bounds = try Percentiles.compute(volume.data, [p[0], p[1]])
+        let params: NormalizationParameters
+        if bounds[1] > bounds[0] {
+            params = NormalizationParameters(method: "percentile-min-max", offset: bounds[0], scale: bounds[1] - bounds[0], percentiles: p)
+        } else {
+            params = NormalizationParameters(method: "shift", offset: bounds[0] - 0.5, scale: 1, percentiles: p)
+        }
+        return (try params.apply(volume.data.to(.float32)), params)
+    }
+
+    /// The interpolation baseline on the same output grid as the model.
+    public static func interpolate(_ input: Volume, method: Interpolation, targetSpacing: Double) throws -> Volume {
+        let (t, f) = try check(input, targetSpacing: targetSpacing)
+        let (volume, _) = try inPlane(input, axis: t, target: targetSpacing)
+        let grid = try outputGrid(of: volume, axis: t, factor: f, target: targetSpacing)
+        var v = volume
+        v.data = try v.data.to(.float32)
+        var out = try v.resampled(onto: grid, interpolation: method, antiAlias: false)
+        out.metadata.description = "upres upsample --interp \(method)"
+        return out
+    }
+}
+
+extension Reconstruction {
+    /// The shipped model for any factor and contrast that the default mode adapts.
+    public static let defaultModelName = "any-factor-t1-t2-flair"
+    /// The default mode's time budget on the scan (minutes) and step bound.
+    public static let defaultAdaptationMinutes = 2.5
+
+    /// The default mode (no --model, no mode flag): the shipped any-factor model adapted to the
+    /// scan when it is installed, else a model trained from scratch on the scan.
+    public static func defaultMethod(settings: AdaptationSettings) throws -> Method {
+        var s = settings
+        if let url = try? ModelFile.resolve(defaultModelName) {
+            s.mode = .adapt
+            return .adapt(try ModelFile.load(url), s)
+        }
+        s.mode = .selfSupervised
+        return .selfSupervised(s)
+    }
+}

@@ -1,0 +1,235 @@
+import Foundation
+import Imaging
+import Torch
+
+/// Where a trainer's batches come from: (input, target) pairs shaped for the model's contract.
+public protocol BatchSource: AnyObject {
+    /// One batch, drawn from `generator` (so a run is reproducible and resumable).
+    func batch(size: Int, generator: Generator, augment: Bool) throws -> (Tensor, Tensor)
+    /// Fixed validation batches (no augmentation).
+    func validationBatches(count: Int, generator: Generator) throws -> [(Tensor, Tensor)]
+}
+
+extension PatchSampler: BatchSource {}
+
+/// The through-plane degradations a sampler draws from: slice spacing (mm), thickness as a
+/// fraction of the spacing (below 1: a gap; above 1: overlap) and slice profiles.
+public struct DegradationRange: Codable, Sendable, Equatable {
+    public var spacing: [Double]
+    public var thicknessRatio: [Double]
+    public var profiles: [SliceProfile]
+
+    public init(spacing: [Double], thicknessRatio: [Double] = [0.7, 1.0], profiles: [SliceProfile] = [.rectangular, .gaussian, .sinc]) {
+        self.spacing = spacing
+        self.thicknessRatio = thicknessRatio
+        self.profiles = profiles
+    }
+
+    /// Exactly one acquisition (a scan's own).
+    public init(_ acquisition: SliceAcquisition) {
+        self.init(spacing: [acquisition.spacing], thicknessRatio: [acquisition.thickness / acquisition.spacing],
+                  profiles: [acquisition.profile])
+    }
+
+    public func validate() throws {
+        func check(_ r: [Double], _ name: String) throws {
+            guard (1...2).contains(r.count), r.allSatisfy({ $0 > 0 && $0.isFinite }), r.first! <= r.last! else {
+                throw ModelError.invalid("\(name) \(r) must be one value or [lowest, highest], all > 0")
+            }
+        }
+        try check(spacing, "degradation spacing")
+        try check(thicknessRatio, "degradation thicknessRatio")
+        guard !profiles.isEmpty else { throw ModelError.invalid("degradation profiles must name at least one profile") }
+    }
+}
+
+/// Training pairs for models on the output grid, made from thin-voxel planes (SMORE's idea;
+/// DESIGN.md "per-scan self-supervised pairs"): a 2-D plane is acquired as thick slices along
+/// one of its axes and interpolated back onto its grid (`SliceAcquisition.reinterpolationOperator`),
+/// which is exactly what `upres upsample` does to a scan's through-plane lines. The pair is that
+/// input and the plane itself, with the degraded axis as rows.
+///
+/// For a scan, the planes are its own in-plane slices (the through-plane axis is never read);
+/// for pretraining, the planes of isotropic volumes across any axis. Augmentation: the degraded
+/// axis is either axis of the plane (a 90 degree rotation of the anatomy), flips of both axes,
+/// intensity scaling, and optionally seed 004's Gaussian-mixture contrast change so that T1-,
+/// T2-, FLAIR- and PD-like contrasts are all seen.
+public final class DegradedSliceSampler: BatchSource {
+    public struct Source {
+        /// Normalized 3-D intensities (float32).
+        public var volume: Tensor
+        /// The axes across which planes are cut (a scan: its through-plane axis only).
+        public var acrossAxes: [Int]
+        /// Voxel size (mm) of the planes' axes (the same on both: square pixels).
+        public var voxelSize: Double
+        /// Foreground voxels (M, 3) for sampling, nil for uniform.
+        public var foreground: Tensor?
+        /// Tissue classes for contrast augmentation.
+        public var mixture: GaussianMixture?
+        public var name: String
+
+        public init(volume: Tensor, acrossAxes: [Int], voxelSize: Double, foreground: Tensor? = nil, mixture: GaussianMixture? = nil,
+                    name: String) {
+            self.volume = volume
+            self.acrossAxes = acrossAxes
+            self.voxelSize = voxelSize
+            self.foreground = foreground
+            self.mixture = mixture
+            self.name = name
+        }
+    }
+
+    public let sources: [Source]
+    public let degradations: DegradationRange
+    public let patch: Int
+    public let channels: Int
+    public let foregroundFraction: Double
+    public let flips: Bool
+    public let intensityScale: Double
+    public let contrastAugmentation: Bool
+
+    public init(sources: [Source], degradations: DegradationRange, patch: Int = 48, channels: Int = 1, foregroundFraction: Double = 0.9,
+                flips: Bool = true, intensityScale: Double = 0.1, contrastAugmentation: Bool = false) throws {
+        guard !sources.isEmpty else { throw ModelError.invalid("no training data: no volumes to cut planes from") }
+        try degradations.validate()
+        guard channels == 1 else {
+            throw ModelError.invalid("pairs from thin planes have one channel (the neighbours across a plane are not degraded like a scan's); the model takes \(channels)")
+        }
+        for s in sources {
+            guard s.volume.rank == 3 else { throw ModelError.invalid("\(s.name): expected a 3-D volume, got \(s.volume.shape)") }
+            for a in s.acrossAxes {
+                let plane = (0..<3).filter { $0 != a }.map { s.volume.shape[$0] }
+                guard plane.min()! >= patch else {
+                    throw ModelError.invalid("\(s.name): planes across axis \(a) are \(plane[0]) x \(plane[1]) voxels, smaller than the \(patch)-pixel training patch")
+                }
+                let lines = Double(plane.min()!) * s.voxelSize
+                guard lines >= 2 * degradations.spacing.last! else {
+                    throw ModelError.invalid("\(s.name): planes of \(String(format: "%.0f", lines)) mm hold fewer than two slices \(degradations.spacing.last!) mm apart")
+                }
+            }
+            if contrastAugmentation && s.mixture == nil {
+                throw ModelError.invalid("\(s.name): contrast augmentation needs the volume's tissue mixture")
+            }
+        }
+        self.sources = sources
+        self.degradations = degradations
+        self.patch = patch
+        self.channels = channels
+        self.foregroundFraction = foregroundFraction
+        self.flips = flips
+        self.intensityScale = intensityScale
+        self.contrastAugmentation = contrastAugmentation
+    }
+
+    /// A uniform draw in [0, 1) from `generator`.
+    static func uniform(_ g: Generator) throws -> Double { try Tensor.rand([1], dtype: .float64, generator: g).item() }
+    static func draw(_ n: Int, _ g: Generator) throws -> Int { try Tensor.randint(0, Swift.max(n, 1), [1], generator: g).itemInt() }
+    static func within(_ r: [Double], _ g: Generator) throws -> Double {
+        r.count == 1 || r[0] == r[1] ? r[0] : r[0] + (r[1] - r[0]) * (try uniform(g))
+    }
+
+    /// One pair: input (channels, patch, patch) and target (1, patch, patch), rows along the
+    /// degraded axis.
+    func sample(generator g: Generator, augment: Bool) throws -> (Tensor, Tensor) {
+        let source = sources[try Self.draw(sources.count, g)]
+        let across = source.acrossAxes[try Self.draw(source.acrossAxes.count, g)]
+        let planeAxes = (0..<3).filter { $0 != across }
+        let flipAxes = try Self.draw(2, g) == 1
+        let (rowAxis, colAxis) = flipAxes ? (planeAxes[1], planeAxes[0]) : (planeAxes[0], planeAxes[1])
+        let shape = source.volume.shape
+        // The position: a foreground voxel, or anywhere.
+        var pos: [Int]
+        if let fg = source.foreground, fg.shape[0] > 0, try Self.uniform(g) < foregroundFraction {
+            pos = try fg.select(0, Self.draw(fg.shape[0], g)).toArray(Int64.self).map(Int.init)
+        } else {
+            pos = try (0..<3).map { try Self.draw(shape[$0], g) }
+        }
+        // The acquisition along the rows.
+        let spacing = try Self.within(degradations.spacing, g)
+        let ratio = try Self.within(degradations.thicknessRatio, g)
+        let profile = degradations.profiles[try Self.draw(degradations.profiles.count, g)]
+        let acquisition = SliceAcquisition(direction: .voxelAxis(rowAxis), thickness: ratio * spacing, spacing: spacing, profile: profile)
+        let n = shape[rowAxis]
+        let phase = try Self.uniform(g) * spacing / source.voxelSize
+        let (m, rows) = try acquisition.reinterpolationOperator(n: n, voxelSize: source.voxelSize, phase: phase)
+        let r0 = Swift.min(Swift.max(pos[rowAxis] - patch / 2, rows.lowerBound), Swift.max(rows.upperBound - patch, rows.lowerBound))
+        let rowsUsed = Swift.min(patch, rows.count)
+        let c0 = Swift.min(Swift.max(pos[colAxis] - patch / 2, 0), shape[colAxis] - patch)
+        // The plane's full lines along the rows, for the patch's columns: (n, patch).
+        var strip = try source.volume.select(across, pos[across])  // 2-D over planeAxes in order
+        if flipAxes { strip = try strip.transpose(0, 1) }
+        strip = try strip.narrow(1, start: c0, length: patch)
+        if augment && contrastAugmentation, let gmm = source.mixture {
+            let k = gmm.means.count
+            let top = gmm.means.last! + 2 * gmm.deviations.last!
+            let means = try (0..<k).map { _ in 0.05 * top + 0.95 * top * (try Self.uniform(g)) }
+            let sds = try gmm.deviations.map { d in try d * (0.5 + Self.uniform(g)) }
+            strip = try gmm.remap(strip, means: means, deviations: sds, background: 0.02 * top)
+        }
+        var input = try m.narrow(0, start: r0, length: rowsUsed).to(.float32).matmul(strip.to(.float32))
+        var target = try strip.narrow(0, start: r0, length: rowsUsed)
+        if rowsUsed < patch {  // a line shorter than a patch: pad by repeating the last row
+            let pad = patch - rowsUsed
+            input = try Tensor.cat([input, input.narrow(0, start: rowsUsed - 1, length: 1).expand([pad, patch])], dim: 0)
+            target = try Tensor.cat([target, target.narrow(0, start: rowsUsed - 1, length: 1).expand([pad, patch])], dim: 0)
+        }
+        if augment {
+            if flips {
+                if try Self.draw(2, g) == 1 { input = try input.flip([0]); target = try target.flip([0]) }
+                if try Self.draw(2, g) == 1 { input = try input.flip([1]); target = try target.flip([1]) }
+            }
+            if intensityScale > 0 {
+                let s = 1 + intensityScale * (2 * (try Self.uniform(g)) - 1)
+                input = try input * s
+                target = try target * s
+            }
+        }
+        return (try input.unsqueeze(0).contiguous(), try target.unsqueeze(0).contiguous())
+    }
+
+    public func batch(size: Int, generator: Generator, augment: Bool = true) throws -> (Tensor, Tensor) {
+        var inputs: [Tensor] = [], targets: [Tensor] = []
+        for _ in 0..<size {
+            let (x, y) = try sample(generator: generator, augment: augment)
+            inputs.append(x)
+            targets.append(y)
+        }
+        return (try Tensor.stack(inputs), try Tensor.stack(targets))
+    }
+
+    public func validationBatches(count: Int, generator: Generator) throws -> [(Tensor, Tensor)] {
+        var out: [(Tensor, Tensor)] = []
+        var left = count
+        while left > 0 {
+            let n = Swift.min(16, left)
+            out.append(try batch(size: n, generator: generator, augment: false))
+            left -= n
+        }
+        return out
+    }
+}
+
+extension DegradedSliceSampler.Source {
+    /// A thin-voxel training volume: normalized min-max on `percentiles` (not clipped, as
+    /// reconstruction feeds models on the output grid), planes across every axis, foreground above
+    /// 0.1, and its three-class intensity mixture (fitted on the foreground) when `mixture`.
+    public static func volume(_ v: Volume, name: String, percentiles: [Double], mixture: Bool) throws -> Self {
+        guard v.shape.count == 3 else { throw ModelError.invalid("\(name): training needs a 3-D volume, got shape \(v.shape)") }
+        let s = v.spacing
+        guard s.max()! - s.min()! <= 1e-3 * s.max()! else {
+            throw ModelError.invalid("\(name): training planes need isotropic voxels, got \(s.map { String(format: "%.3g", $0) }.joined(separator: " x ")) mm; resample it first (upres resample --spacing \(String(format: "%.3g", s.min()!)))")
+        }
+        let bounds = try Percentiles.compute(v.data, percentiles)
+        guard bounds[1] > bounds[0] else { throw ModelError.invalid("\(name): the image has no contrast between its \(percentiles) percentiles") }
+        let x = try ((v.data.to(.float64) - bounds[0]) / (bounds[1] - bounds[0])).to(.float32).contiguous()
+        let fg = try x.gt(0.1)
+        var gmm: GaussianMixture? = nil
+        if mixture {
+            let values = try x.maskedSelect(fg)
+            let stride = Swift.max(1, values.shape[0] / 200_000)
+            let sample = try values.indexSelect(0, Tensor.arange(Scalar(0), Scalar(values.shape[0]), step: Scalar(stride)))
+            gmm = try GaussianMixture.fit(sample, components: 3)
+        }
+        return .init(volume: x, acrossAxes: [0, 1, 2], voxelSize: s[0], foreground: try fg.nonzero(), mixture: gmm, name: name)
+    }
+}

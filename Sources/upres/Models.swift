@@ -1,0 +1,63 @@
+import ArgumentParser
+import Imaging
+import SuperResolution
+import Torch
+
+import Foundation
+
+/// `upres models [--json]`: the shipped and user models with their task, size and hash.
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the models upres finds (shipped and user models) with their task, parameters and SHA-256.",
+        discussion: "Searched in $UPRES_MODELS (colon-separated folders), the models/ folder of the checkout, and /usr/local/share/upres/models. Architectures: \(ModelRegistry.architectures.joined(separator: ", ")).")
+
+    @Flag(help: "Machine-readable output.") var json = false
+
+    struct Entry: Codable {
+        var name: String
+        var path: String
+        var architecture: String
+        var input: String
+        var contrast: String
+        var factors: [Double]
+        var sliceSpacing: Double
+        var sliceThickness: Double?
+        var targetSpacing: Double
+        var parameters: Int
+        var sha256: String
+        var error: String?
+    }
+
+    func run() throws {
+        var entries: [Entry] = []
+        for (name, url) in ModelFile.availableModelFolders() {
+            do {
+                let f = try ModelFile.load(url)
+                let factors = f.contract.fixedFactor.map { [Double($0), Double($0)] } ?? f.task.factors ?? []
+                entries.append(Entry(name: name, path: f.url.path, architecture: f.spec.architecture, input: "\(f.contract)",
+                                     contrast: f.task.contrast, factors: factors, sliceSpacing: f.task.sliceSpacing,
+                                     sliceThickness: f.task.sliceThickness, targetSpacing: f.task.targetSpacing,
+                                     parameters: f.model.parameterCount, sha256: f.sha256))
+            } catch {
+                entries.append(Entry(name: name, path: url.path, architecture: "?", input: "?", contrast: "?", factors: [], sliceSpacing: 0,
+                                     targetSpacing: 0, parameters: 0, sha256: "", error: "\(error)"))
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+            return
+        }
+        if entries.isEmpty { print("no models found in \(ModelFile.searchDirectories().map(\.path).joined(separator: ", "))"); return }
+        for e in entries {
+            if let err = e.error { print("\(e.name)  (unreadable: \(err))"); continue }
+            let factors = e.factors.count == 2 ? (e.factors[0] == e.factors[1] ? String(format: "x%.3g", e.factors[0]) : String(format: "x%.3g-%.3g", e.factors[0], e.factors[1])) : "?"
+            print("\(e.name)")
+            print("  \(e.architecture), \(e.parameters) parameters; \(e.input)")
+            print("  task: \(e.contrast), factors \(factors) to \(String(format: "%.3g", e.targetSpacing)) mm\(e.sliceThickness.map { String(format: " (trained around %.3g mm slices)", $0) } ?? "")")
+            print("  \(e.path)")
+            print("  sha256 \(e.sha256)")
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import Testing
+@testable import Imaging
+@testable import NN
+@testable import SuperResolution
+import Torch
+
+/// A refining one-channel EDSR on the output grid, as a model file, for any factor.
+private func gridModel(seed: UInt64 = 1, features: Int = 4, silenced: Bool = false) throws -> ModelFile {
+    let url = try scratchFolder().appendingPathComponent("model.safetensors")
+    let m = try EDSR(EDSRConfig(inChannels: 1, features: features, blocks: 1, factor: 1), generator: Generator(seed: seed))
+    if silenced { try withNoGrad { _ = try m.tail.weight.zero_(); _ = try m.tail.bias!.zero_() } }
+    try ModelFile.save(m, task: ModelTask(sliceSpacing: 4, targetSpacing: 1, sliceThickness: 4, contrast: "any", clipsIntensities: false,
+                                          factors: [1.5, 8]), to: url)
+    return try ModelFile.load(url)
+}
+
+/// A smooth random image (sums of Gaussians), values in about [0, 1], isotropic voxels.
+private func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) throws -> Volume {
+    let g = try Generator(seed: seed)
+    var x = try Tensor.zeros(shape, dtype: .float32)
+    let grids = try (0..<3).map { a -> Tensor in
+        var s = [1, 1, 1]
+        s[a] = shape[a]
+        return try Tensor.arange(Scalar(0), Scalar(shape[a]), dtype: .float32).reshape(s)
+    }
+    for _ in 0..<12 {
+        let c = try Tensor.rand([3], dtype: .float64, generator: g).toArray(Double.self)
+        let r = 2 + 4 * (try Tensor.rand([1], dtype: .float64, generator: g).item())
+        var d = try Tensor.zeros([1, 1, 1], dtype: .float32)
+        for a in 0..<3 { d = try d + ((grids[a] - c[a] * Double(shape[a])) / (r / spacing[a])) * ((grids[a] - c[a] * Double(shape[a])) / (r / spacing[a])) }
+        x = try x + (d * -0.5).exp() * 0.5
+    }
+    return Volume(data: x, affine: .scaling(spacing))
+}
+
+@Suite struct ModelRegistryTests {
+    @Test func architecturesResolveThroughTheRegistry() throws {
+        #expect(ModelRegistry.architectures.contains("edsr"))
+        let spec = try JSONDecoder().decode(ModelSpec.self, from: Data(#"{"architecture": "edsr", "inChannels": 1, "outChannels": 1, "features": 4, "blocks": 1, "residualScale": 0.1, "factor": 1, "upsampleFeatures": 2}"#.utf8))
+        #expect(spec.contract == .outputGrid(channels: 1))
+        #expect(try spec.makeModel().contract == .outputGrid(channels: 1))
+        // Configs written before the registry have no architecture field: EDSR.
+        let old = try JSONDecoder().decode(ModelSpec.self, from: Data(#"{"inChannels": 3, "outChannels": 1, "features": 4, "blocks": 1, "residualScale": 0.1, "factor": 6, "upsampleFeatures": 2}"#.utf8))
+        #expect(old.contract == .thickSlices(channels: 3, factor: 6))
+        do {
+            _ = try JSONDecoder().decode(ModelSpec.self, from: Data(#"{"architecture": "srgan"}"#.utf8))
+            Issue.record("an unknown architecture was accepted")
+        } catch { #expect("\(error)".contains("unknown architecture 'srgan'")) }
+        // Round trip through JSON keeps the configuration.
+        let again = try JSONDecoder().decode(ModelSpec.self, from: Data(try spec.json().utf8))
+        #expect(again == spec)
+    }
+}
+
+@Suite struct InPlanePairTests {
+    /// A line acquired as thick slices across the scan and interpolated onto the output grid by
+    /// `upres upsample` equals the same line made in-plane by the pair operator.
+    @Test func inPlanePairsReproduceTheThroughPlaneDegradation() throws {
+        // Line lengths that put the symmetric slice centres on voxels, so that the output rows
+        // are voxels of the line.
+        for (thickness, spacing, kind, n) in [(3.0, 3.0, SliceProfile.rectangular, 60), (4.0, 5.0, .gaussian, 60), (5.0, 6.0, .rectangular, 63),
+                                              (4.0, 4.0, .sinc, 61)] {
+            let profile = (0..<n).map { i -> Double in sin(Double(i) * 0.37) + 0.3 * cos(Double(i) * 1.1) + Double(i) / 30 }
+            // Through-plane: the profile along axis 2 of a volume, acquired, interpolated back.
+            let hr = Volume(data: try Tensor(profile.flatMap { [$0] }, shape: [1, 1, n]).expand([4, 4, n]).contiguous().to(.float32),
+                            affine: .identity)
+            let acquisition = SliceAcquisition(direction: .voxelAxis(2), thickness: thickness, spacing: spacing, profile: kind)
+            let thick = try acquisition.apply(to: hr)
+            let back = try Reconstruction.interpolate(thick, method: .cubic, targetSpacing: 1)
+            // In-plane: the pair operator with the first slice centre at the same voxel.
+            let c0 = acquisition.sliceCentres(n: n, voxelSize: 1)[0]
+            #expect(c0 == c0.rounded(), "\(c0)")
+            let (m, rows) = try acquisition.reinterpolationOperator(n: n, voxelSize: 1, phase: c0)
+            let inPlane = try m.matmul(Tensor(profile, shape: [n, 1])).flatten().toArray(Double.self)
+            // Output row j of the reconstruction lies at HR voxel j + c0 - floor(f / 2).
+            let f = Int(spacing)
+            let shift = Int((c0 - Double(f / 2)).rounded())
+            let through = try back.data.select(0, 1).select(0, 1).to(.float64).toArray(Double.self)
+            var compared = 0
+            for j in 0..<through.count {
+                let i = j + shift
+                guard rows.contains(i) else { continue }
+                #expect(abs(through[j] - inPlane[i]) < 1e-4, "\(kind) \(thickness)/\(spacing) mm, row \(j): \(through[j]) vs \(inPlane[i])")
+                compared += 1
+            }
+            #expect(compared > n / 2)
+        }
+    }
+
+    @Test func samplerPairsHaveTheDegradedAxisAsRows() throws {
+        let v = try blobs([40, 50, 12], spacing: [1, 1, 1])
+        let s = try DegradedSliceSampler(sources: [.init(volume: v.data, acrossAxes: [2], voxelSize: 1, name: "blobs")],
+                                         degradations: DegradationRange(spacing: [4], thicknessRatio: [1], profiles: [.rectangular]),
+                                         patch: 24)
+        let (x, y) = try s.batch(size: 6, generator: Generator(seed: 3), augment: false)
+        #expect(x.shape == [6, 1, 24, 24] && y.shape == [6, 1, 24, 24])
+        // Along the rows the input is smoother than the target; along the columns they agree.
+        let rowDiff = try (x.narrow(2, start: 1, length: 23) - x.narrow(2, start: 0, length: 23)).abs().mean().item()
+        let targetRowDiff = try (y.narrow(2, start: 1, length: 23) - y.narrow(2, start: 0, length: 23)).abs().mean().item()
+        #expect(rowDiff < targetRowDiff)
+        // Same seed, same batch.
+        let (x2, _) = try s.batch(size: 6, generator: Generator(seed: 3), augment: false)
+        #expect(try (x - x2).abs().max().item() == 0)
+    }
+}
+
+@Suite struct AnyFactorReconstructionTests {
+    /// A ramp along the slice axis (value = world position along it) goes through a silenced
+    /// model on the output grid as cubic interpolation, which reproduces a ramp: each output
+    /// slice's value is its own world position, for integer and non-integer factors, in any
+    /// orientation.
+    @Test func everyOutputSliceIsAtItsWorldPosition() throws {
+        let m = try gridModel(silenced: true)
+        let c = cos(0.3), s = sin(0.3)
+        for (spacing, affine) in [(4.4, Affine.scaling([1, 1, 4.4], translation: [3, -2, 7])),
+                                  (3.0, Affine.scaling([1, 1, 3])),
+                                  (2.5, Affine(rows: [[c, 0, -2.5 * s, 1], [0, 1, 0, 0], [s, 0, 2.5 * c, -4], [0, 0, 0, 1]]))] {
+            // value = the world coordinate along the slice direction (unit vector of axis 2).
+            let dir = (0..<3).map { affine[$0, 2] / spacing }
+            var values: [Double] = []
+            for i in 0..<6 { for j in 0..<7 { for k in 0..<30 {
+                let w = affine.apply([Double(i), Double(j), Double(k)])
+                values.append(100 + (0..<3).map { w[$0] * dir[$0] }.reduce(0, +))
+            } } }
+            let v = Volume(data: try Tensor(values, shape: [6, 7, 30]).to(.float32), affine: affine)
+            let r = try Reconstruction.run(v, method: .pretrained(m), targetSpacing: 1)
+            let out = r.volume
+            #expect(abs(out.spacing[2] - 1) < 1e-9 && abs(r.report.factor - spacing) < 1e-9)
+            #expect(out.shape[2] == (abs(spacing - 3) < 1e-9 ? 90 : Int((30 * spacing).rounded())))
+            let data = try out.data.to(.float64)
+            // The middle third (cubic B-splines reproduce a ramp away from the mirrored ends, whose
+            // influence decays as 0.27 per slice).
+            for k in stride(from: out.shape[2] / 3, to: 2 * out.shape[2] / 3, by: 1) {
+                let w = out.world(ofVoxel: [4, 5, Double(k)])
+                let expected = 100 + (0..<3).map { w[$0] * dir[$0] }.reduce(0, +)
+                let got = try data.select(0, 4).select(0, 5).select(0, k).item()
+                #expect(abs(got - expected) < 1e-3, "spacing \(spacing) slice \(k): \(got) vs \(expected)")
+            }
+        }
+    }
+
+    /// With its residual silenced, a model on the output grid gives the cubic baseline.
+    @Test func aSilencedModelEqualsTheInterpolationBaseline() throws {
+        let v = try blobs([20, 22, 7], spacing: [1, 1, 4])
+        let r = try Reconstruction.run(v, method: .pretrained(gridModel(silenced: true)), targetSpacing: 1)
+        let cubic = try Reconstruction.interpolate(v, method: .cubic, targetSpacing: 1)
+        #expect(r.volume.shape == cubic.shape)
+        // The model's output is clamped at the input's minimum; cubic may ring below it.
+        let lowest = try v.data.min().item()
+        #expect(try (r.volume.data - cubic.data.clamp(min: .double(lowest))).abs().max().item() < 1e-4)
+    }
+
+    /// Intensities above the normalization's upper percentile survive (clipping models too),
+    /// and a zero background stays exactly zero.
+    @Test func theWholeIntensityRangeSurvives() throws {
+        var v = try blobs([24, 24, 8], spacing: [1, 1, 3])
+        v.data = try v.data * 100
+        // A zero border and one very bright voxel (far above the 99th percentile).
+        var values = try v.data.contiguous().flatten().toArray(Float.self)
+        for i in 0..<24 { for j in 0..<24 { for k in 0..<8 where i < 3 || j < 3 || i > 20 || j > 20 { values[(i * 24 + j) * 8 + k] = 0 } } }
+        values[(12 * 24 + 12) * 8 + 4] = 5000
+        v.data = try Tensor(values, shape: [24, 24, 8])
+        // A thick-slice model that clips (the shipped kind), and a model on the output grid.
+        let dir = try scratchFolder()
+        let thick = try EDSR(EDSRConfig(inChannels: 3, features: 4, blocks: 1, factor: 3, upsampleFeatures: 2), generator: Generator(seed: 2))
+        try ModelFile.save(thick, task: ModelTask(sliceSpacing: 3, targetSpacing: 1, sliceThickness: 3), to: dir.appendingPathComponent("t.safetensors"))
+        // The model on the output grid is silenced: a random residual at a voxel 50 times the
+        // upper percentile would say nothing about clipping.
+        for file in [try ModelFile.load(dir.appendingPathComponent("t.safetensors")), try gridModel(seed: 4, silenced: true)] {
+            let out = try Reconstruction.run(v, method: .pretrained(file), targetSpacing: 1).volume
+            let top = try out.data.max().item()
+            #expect(top > 4000, "\(file.contract): the bright voxel came back as \(top)")
+            // The zero border (away from the head) is exactly zero.
+            #expect(try out.data.narrow(0, start: 0, length: 2).abs().max().item() == 0)
+            #expect(try out.data.min().item() >= 0)
+        }
+    }
+}
+
+@Suite struct ScanAdaptationTests {
+    /// Self-supervised training lowers its loss, the saved model reloads, and applying the saved
+    /// model reproduces the adapted reconstruction.
+    @Test func anAdaptedModelReloadsAndReproducesItsOutput() throws {
+        let v = try blobs([40, 40, 10], spacing: [1, 1, 4], seed: 9)
+        let settings = AdaptationSettings(mode: .selfSupervised, sliceThickness: 4, steps: 30, minutes: nil, batchSize: 4, patch: 24,
+                                          architecture: ModelSpec(EDSRConfig(inChannels: 1, features: 8, blocks: 1, factor: 1)))
+        let r = try Reconstruction.run(v, method: .selfSupervised(settings), targetSpacing: 1)
+        let a = try #require(r.report.adaptation)
+        #expect(a.steps == 30 && a.mode == "self-supervised" && a.sliceThickness == 4 && !a.thicknessEstimated)
+        #expect(a.finalLoss < a.initialLoss)
+        let folder = try scratchFolder().appendingPathComponent("adapted")
+        let saved = try ModelFile.saveFolder(r.model, task: r.task, to: folder, overwrite: false)
+        #expect(saved.task.adaptation?.steps == 30 && saved.task.factors == [4, 4])
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("MODEL_CARD.md").path))
+        #expect(throws: ModelError.self) { try ModelFile.saveFolder(r.model, task: r.task, to: folder, overwrite: false) }
+        let again = try Reconstruction.run(v, method: .pretrained(ModelFile.load(folder)), targetSpacing: 1)
+        #expect(try (again.volume.data - r.volume.data).abs().max().item() < 1e-5)
+        // Deterministic for a seed on the CPU.
+        let twice = try Reconstruction.run(v, method: .selfSupervised(settings), targetSpacing: 1)
+        #expect(try (twice.volume.data - r.volume.data).abs().max().item() == 0)
+    }
+
+    /// Adapting fine-tunes a copy: the pretrained model file's weights do not change.
+    @Test func adaptingLeavesThePretrainedModelAlone() throws {
+        let v = try blobs([40, 40, 10], spacing: [1, 1, 4], seed: 11)
+        let file = try gridModel(seed: 3, features: 8)
+        let before = try file.model.stateDict()["head.weight"]!.clone()
+        let r = try Reconstruction.run(v, method: .adapt(file, AdaptationSettings(mode: .adapt, sliceThickness: 3, steps: 10, minutes: nil,
+                                                                                batchSize: 2, patch: 24)), targetSpacing: 1)
+        #expect(r.report.adaptation?.baseModel == file.name)
+        #expect(try (file.model.stateDict()["head.weight"]! - before).abs().max().item() == 0)
+        #expect(try (r.model.stateDict()["head.weight"]! - before).abs().max().item() > 0)
+    }
+}
