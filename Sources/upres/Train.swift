@@ -157,7 +157,7 @@ struct Train: ParsableCommand {
         }
         func sampler(_ s: [DegradedSliceSampler.Source]) throws -> DegradedSliceSampler {
             try DegradedSliceSampler(sources: s, degradations: cfg.data.degradation!, patch: cfg.data.patchWidth,
-                                     channels: cfg.model.contract.channels, foregroundFraction: cfg.data.foregroundFraction,
+                                     contract: cfg.model.contract, foregroundFraction: cfg.data.foregroundFraction,
                                      flips: cfg.data.flips, intensityScale: cfg.data.intensityScale,
                                      contrastAugmentation: cfg.data.contrastAugmentation)
         }

@@ -88,6 +88,26 @@ private func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 =
         }
     }
 
+    /// Thick-row pairs: the acquired row k of a ramp is the ramp's value at slice k's centre,
+    /// which is target row f k + floor(f / 2) (the thick-slice contract's row layout).
+    @Test func thickRowPairsPutEachSliceAtItsCentreRow() throws {
+        for f in [3, 4] {
+            var values: [Double] = []
+            for i in 0..<50 { for j in 0..<52 { for _ in 0..<6 { values.append(Double(i) + 2 * Double(j)) } } }
+            let v = try Tensor(values, shape: [50, 52, 6]).to(.float32)
+            let s = try DegradedSliceSampler(sources: [.init(volume: v, acrossAxes: [2], voxelSize: 1, name: "ramp")],
+                                             degradations: DegradationRange(spacing: [Double(f)], thicknessRatio: [1], profiles: [.rectangular]),
+                                             patch: 24, contract: .thickSlices(channels: 1, factor: f), intensityScale: 0)
+            let (x, y) = try s.batch(size: 5, generator: Generator(seed: 7), augment: false)
+            let rows = 24 / f
+            #expect(x.shape == [5, 1, rows, 24] && y.shape == [5, 1, rows * f, 24])
+            for k in 0..<rows {
+                let a = try x.narrow(2, start: k, length: 1), b = try y.narrow(2, start: f * k + f / 2, length: 1)
+                #expect(try (a - b).abs().max().item() < 1e-3, "factor \(f) row \(k)")
+            }
+        }
+    }
+
     @Test func samplerPairsHaveTheDegradedAxisAsRows() throws {
         let v = try blobs([40, 50, 12], spacing: [1, 1, 1])
         let s = try DegradedSliceSampler(sources: [.init(volume: v.data, acrossAxes: [2], voxelSize: 1, name: "blobs")],
@@ -187,6 +207,7 @@ private func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 =
                                           architecture: ModelSpec(EDSRConfig(inChannels: 1, features: 8, blocks: 1, factor: 1)))
         let r = try Reconstruction.run(v, method: .selfSupervised(settings), targetSpacing: 1)
         let a = try #require(r.report.adaptation)
+        #expect(r.model.contract == .outputGrid(channels: 1))
         #expect(a.steps == 30 && a.mode == "self-supervised" && a.sliceThickness == 4 && !a.thicknessEstimated)
         #expect(a.finalLoss < a.initialLoss)
         let folder = try scratchFolder().appendingPathComponent("adapted")
@@ -199,6 +220,20 @@ private func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 =
         // Deterministic for a seed on the CPU.
         let twice = try Reconstruction.run(v, method: .selfSupervised(settings), targetSpacing: 1)
         #expect(try (twice.volume.data - r.volume.data).abs().max().item() == 0)
+    }
+
+    /// By default a scan with an integer factor gets a thick-row model (pixel shuffle), one with
+    /// another factor a model on the output grid; both train and reconstruct.
+    @Test func selfSupervisedPicksTheArchitectureByFactor() throws {
+        for (spacing, contract) in [(4.0, InputContract.thickSlices(channels: 1, factor: 4)), (3.5, .outputGrid(channels: 1))] {
+            let v = try blobs([36, 36, 10], spacing: [1, 1, spacing], seed: 13)
+            var settings = AdaptationSettings(mode: .selfSupervised, sliceThickness: spacing, steps: 5, minutes: nil, batchSize: 2, patch: 24)
+            #expect(AdaptationSettings.defaultArchitecture(factor: spacing).contract == contract)
+            settings.architecture = nil
+            let r = try Reconstruction.run(v, method: .selfSupervised(settings), targetSpacing: 1)
+            #expect(r.model.contract == contract && r.report.adaptation?.steps == 5)
+            #expect(r.volume.shape[2] == Int((10 * spacing).rounded()))
+        }
     }
 
     /// Adapting fine-tunes a copy: the pretrained model file's weights do not change.

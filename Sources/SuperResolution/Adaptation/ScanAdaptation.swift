@@ -45,12 +45,12 @@ public struct AdaptationSettings: Sendable {
     /// nil: 1e-4 to adapt, 4e-4 from scratch.
     public var learningRate: Double?
     public var seed: UInt64
-    /// The network trained from scratch ("self-supervised").
-    public var architecture: ModelSpec
+    /// The network trained from scratch ("self-supervised"); nil: `defaultArchitecture(factor:)`.
+    public var architecture: ModelSpec?
 
     public init(mode: Mode, sliceThickness: Double? = nil, profile: SliceProfile = .rectangular, steps: Int = 4000, minutes: Double? = 2.5,
                 batchSize: Int = 8, patch: Int = 48, learningRate: Double? = nil, seed: UInt64 = 0,
-                architecture: ModelSpec = ModelSpec(EDSRConfig(inChannels: 1, features: 32, blocks: 6, factor: 1))) {
+                architecture: ModelSpec? = nil) {
         self.mode = mode
         self.sliceThickness = sliceThickness
         self.profile = profile
@@ -61,6 +61,15 @@ public struct AdaptationSettings: Sendable {
         self.learningRate = learningRate
         self.seed = seed
         self.architecture = architecture
+    }
+
+    /// One-channel EDSR, 32 features, 6 blocks: on thick rows with a pixel shuffle for integer
+    /// factors (the network runs at the acquired rows: about factor times less work per patch and
+    /// per reconstructed slice), on the output grid for other factors.
+    public static func defaultArchitecture(factor: Double) -> ModelSpec {
+        let n = Int(factor.rounded())
+        let integer = Swift.abs(factor - Double(n)) < 1e-3 && n >= 2
+        return ModelSpec(EDSRConfig(inChannels: 1, features: 32, blocks: 6, factor: integer ? n : 1, upsampleFeatures: 8))
     }
 
     public func validate() throws {
@@ -89,15 +98,21 @@ public enum ScanAdaptation {
                              acquisition: SliceAcquisition, settings: AdaptationSettings,
                              progress: Progress = { _, _, _, _, _ in }) throws -> AdaptationRecord {
         try settings.validate()
-        guard model.contract.channels == 1, case .outputGrid = model.contract else {
-            throw ModelError.invalid("per-scan training needs a one-channel model on the output grid; \(model.architecture) takes \(model.contract)")
+        guard model.contract.channels == 1 else {
+            throw ModelError.invalid("per-scan training needs a one-channel model; \(model.architecture) takes \(model.contract)")
+        }
+        if let f = model.contract.fixedFactor, Swift.abs(acquisition.spacing / voxelSize - Double(f)) > 1e-3 {
+            throw ModelError.invalid("the model reconstructs factor \(f), but the slices are \(acquisition.spacing / voxelSize) voxels apart")
         }
         let start = Date()
         let volume = try scan.to(.float32).contiguous()
         let foreground = try volume.gt(0.1).nonzero()
+        var source = DegradedSliceSampler.Source(volume: volume, acrossAxes: [axis], voxelSize: voxelSize, foreground: foreground,
+                                                 name: "the scan")
+        try source.weightByGradient(planeAxes: (0..<3).filter { $0 != axis })
         let sampler = try DegradedSliceSampler(
-            sources: [.init(volume: volume, acrossAxes: [axis], voxelSize: voxelSize, foreground: foreground, name: "the scan")],
-            degradations: DegradationRange(acquisition), patch: settings.patch, channels: 1)
+            sources: [source],
+            degradations: DegradationRange(acquisition), patch: settings.patch, contract: model.contract)
         let rate = settings.learningRate ?? (settings.mode == .adapt ? 1e-4 : 4e-4)
         let optimizer = Adam(parameters: model.namedParameters(), learningRate: rate)
         let generator = try Generator(seed: settings.seed)

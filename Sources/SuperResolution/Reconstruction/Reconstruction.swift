@@ -149,7 +149,7 @@ public enum Reconstruction {
             task = file.task
             try accepts(file, factor: f, spacing: input.spacing[t], target: targetSpacing)
         case .selfSupervised(let settings):
-            model = try settings.architecture.makeModel(generator: Generator(seed: settings.seed))
+            model = try (settings.architecture ?? AdaptationSettings.defaultArchitecture(factor: f)).makeModel(generator: Generator(seed: settings.seed))
             task = ModelTask(sliceSpacing: input.spacing[t], targetSpacing: targetSpacing, sliceThickness: nil, contrast: "any",
                              clipsIntensities: false, factors: [f, f])
         }

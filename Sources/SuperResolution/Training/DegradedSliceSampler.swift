@@ -64,6 +64,9 @@ public final class DegradedSliceSampler: BatchSource {
         public var voxelSize: Double
         /// Foreground voxels (M, 3) for sampling, nil for uniform.
         public var foreground: Tensor?
+        /// Cumulative sampling weights of the foreground voxels (ECLARE samples patches by
+        /// gradient magnitude); nil: each foreground voxel alike.
+        public var cumulativeWeights: [Double]?
         /// Tissue classes for contrast augmentation.
         public var mixture: GaussianMixture?
         public var name: String
@@ -82,14 +85,17 @@ public final class DegradedSliceSampler: BatchSource {
     public let sources: [Source]
     public let degradations: DegradationRange
     public let patch: Int
-    public let channels: Int
+    /// The model's contract: pairs on the output grid (interpolated input), or thick rows (the
+    /// acquired slices as input rows, `factor` target rows per slice).
+    public let contract: InputContract
     public let foregroundFraction: Double
     public let flips: Bool
     public let intensityScale: Double
     public let contrastAugmentation: Bool
 
-    public init(sources: [Source], degradations: DegradationRange, patch: Int = 48, channels: Int = 1, foregroundFraction: Double = 0.9,
-                flips: Bool = true, intensityScale: Double = 0.1, contrastAugmentation: Bool = false) throws {
+    public init(sources: [Source], degradations: DegradationRange, patch: Int = 48, contract: InputContract = .outputGrid(channels: 1),
+                foregroundFraction: Double = 0.9, flips: Bool = true, intensityScale: Double = 0.1, contrastAugmentation: Bool = false) throws {
+        let channels = contract.channels
         guard !sources.isEmpty else { throw ModelError.invalid("no training data: no volumes to cut planes from") }
         try degradations.validate()
         guard channels == 1 else {
@@ -114,7 +120,14 @@ public final class DegradedSliceSampler: BatchSource {
         self.sources = sources
         self.degradations = degradations
         self.patch = patch
-        self.channels = channels
+        self.contract = contract
+        if let f = contract.fixedFactor {
+            for s in sources {
+                guard degradations.spacing.allSatisfy({ Swift.abs($0 / s.voxelSize - Double(f)) < 1e-6 }) else {
+                    throw ModelError.invalid("\(s.name): a thick-slice model of factor \(f) needs slices \(f) voxels apart, not \(degradations.spacing) mm with \(s.voxelSize) mm voxels")
+                }
+            }
+        }
         self.foregroundFraction = foregroundFraction
         self.flips = flips
         self.intensityScale = intensityScale
@@ -131,19 +144,14 @@ public final class DegradedSliceSampler: BatchSource {
     /// One pair: input (channels, patch, patch) and target (1, patch, patch), rows along the
     /// degraded axis.
     func sample(generator g: Generator, augment: Bool) throws -> (Tensor, Tensor) {
+        if let f = contract.fixedFactor { return try thickSample(factor: f, generator: g, augment: augment) }
         let source = sources[try Self.draw(sources.count, g)]
         let across = source.acrossAxes[try Self.draw(source.acrossAxes.count, g)]
         let planeAxes = (0..<3).filter { $0 != across }
         let flipAxes = try Self.draw(2, g) == 1
         let (rowAxis, colAxis) = flipAxes ? (planeAxes[1], planeAxes[0]) : (planeAxes[0], planeAxes[1])
         let shape = source.volume.shape
-        // The position: a foreground voxel, or anywhere.
-        var pos: [Int]
-        if let fg = source.foreground, fg.shape[0] > 0, try Self.uniform(g) < foregroundFraction {
-            pos = try fg.select(0, Self.draw(fg.shape[0], g)).toArray(Int64.self).map(Int.init)
-        } else {
-            pos = try (0..<3).map { try Self.draw(shape[$0], g) }
-        }
+        let pos = try position(in: source, generator: g)
         // The acquisition along the rows.
         let spacing = try Self.within(degradations.spacing, g)
         let ratio = try Self.within(degradations.thicknessRatio, g)
@@ -159,13 +167,7 @@ public final class DegradedSliceSampler: BatchSource {
         var strip = try source.volume.select(across, pos[across])  // 2-D over planeAxes in order
         if flipAxes { strip = try strip.transpose(0, 1) }
         strip = try strip.narrow(1, start: c0, length: patch)
-        if augment && contrastAugmentation, let gmm = source.mixture {
-            let k = gmm.means.count
-            let top = gmm.means.last! + 2 * gmm.deviations.last!
-            let means = try (0..<k).map { _ in 0.05 * top + 0.95 * top * (try Self.uniform(g)) }
-            let sds = try gmm.deviations.map { d in try d * (0.5 + Self.uniform(g)) }
-            strip = try gmm.remap(strip, means: means, deviations: sds, background: 0.02 * top)
-        }
+        strip = try remapped(strip, source: source, generator: g, augment: augment)
         var input = try m.narrow(0, start: r0, length: rowsUsed).to(.float32).matmul(strip.to(.float32))
         var target = try strip.narrow(0, start: r0, length: rowsUsed)
         if rowsUsed < patch {  // a line shorter than a patch: pad by repeating the last row
@@ -178,13 +180,87 @@ public final class DegradedSliceSampler: BatchSource {
                 if try Self.draw(2, g) == 1 { input = try input.flip([0]); target = try target.flip([0]) }
                 if try Self.draw(2, g) == 1 { input = try input.flip([1]); target = try target.flip([1]) }
             }
-            if intensityScale > 0 {
-                let s = 1 + intensityScale * (2 * (try Self.uniform(g)) - 1)
-                input = try input * s
-                target = try target * s
-            }
+            (input, target) = try scaled(input, target, generator: g)
         }
         return (try input.unsqueeze(0).contiguous(), try target.unsqueeze(0).contiguous())
+    }
+
+    /// One pair for a thick-slice model: input (1, rows, patch) with `rows` acquired slices and
+    /// target (1, factor rows, patch), output row factor k + r at slice k's centre + r - floor(f/2)
+    /// voxels (the row layout of `InputContract.thickSlices`). Slice centres fall on voxels.
+    func thickSample(factor f: Int, generator g: Generator, augment: Bool) throws -> (Tensor, Tensor) {
+        let source = sources[try Self.draw(sources.count, g)]
+        let across = source.acrossAxes[try Self.draw(source.acrossAxes.count, g)]
+        let planeAxes = (0..<3).filter { $0 != across }
+        let swap = try Self.draw(2, g) == 1
+        let (rowAxis, colAxis) = swap ? (planeAxes[1], planeAxes[0]) : (planeAxes[0], planeAxes[1])
+        let shape = source.volume.shape
+        let pos = try position(in: source, generator: g)
+        let spacing = Double(f) * source.voxelSize
+        let ratio = try Self.within(degradations.thicknessRatio, g)
+        let profile = degradations.profiles[try Self.draw(degradations.profiles.count, g)]
+        let acquisition = SliceAcquisition(direction: .voxelAxis(rowAxis), thickness: ratio * spacing, spacing: spacing, profile: profile)
+        let n = shape[rowAxis]
+        let half = f / 2
+        let first = half + (try Self.draw(f, g))
+        let count = (n - 1 - first - (f - 1 - half)) / f + 1
+        guard count >= 2 else { throw ModelError.invalid("\(source.name): lines of \(n) voxels hold fewer than two slices \(f) voxels apart") }
+        let centres = (0..<count).map { Double(first + $0 * f) }
+        let rows = Swift.min(Swift.max(2, patch / f), count)
+        let k0 = Swift.min(Swift.max((pos[rowAxis] - first) / f - rows / 2, 0), count - rows)
+        let op = try Tensor(acquisition.operatorMatrix(centres: Array(centres[k0..<(k0 + rows)]), n: n, voxelSize: source.voxelSize),
+                            shape: [rows, n])
+        let c0 = Swift.min(Swift.max(pos[colAxis] - patch / 2, 0), shape[colAxis] - patch)
+        var strip = try source.volume.select(across, pos[across])
+        if swap { strip = try strip.transpose(0, 1) }
+        strip = try remapped(strip.narrow(1, start: c0, length: patch), source: source, generator: g, augment: augment)
+        var input = try op.to(.float32).matmul(strip.to(.float32))
+        var target = try strip.narrow(0, start: first + k0 * f - half, length: rows * f)
+        if augment {
+            if flips {
+                if try Self.draw(2, g) == 1 { input = try input.flip([1]); target = try target.flip([1]) }
+                // Along the rows only for odd factors: for even ones the output rows are not
+                // symmetric about their slice.
+                if f % 2 == 1, try Self.draw(2, g) == 1 { input = try input.flip([0]); target = try target.flip([0]) }
+            }
+            (input, target) = try scaled(input, target, generator: g)
+        }
+        return (try input.unsqueeze(0).contiguous(), try target.unsqueeze(0).contiguous())
+    }
+
+    /// A foreground voxel (weighted when the source has weights), or any voxel.
+    func position(in source: Source, generator g: Generator) throws -> [Int] {
+        if let fg = source.foreground, fg.shape[0] > 0, try Self.uniform(g) < foregroundFraction {
+            var index: Int
+            if let c = source.cumulativeWeights, let total = c.last, total > 0 {
+                // Inverse transform sampling on the cumulative weights (binary search).
+                let u = try Self.uniform(g) * total
+                var (lo, hi) = (0, c.count - 1)
+                while lo < hi { let mid = (lo + hi) / 2; if c[mid] <= u { lo = mid + 1 } else { hi = mid } }
+                index = lo
+            } else {
+                index = try Self.draw(fg.shape[0], g)
+            }
+            return try fg.select(0, index).toArray(Int64.self).map(Int.init)
+        }
+        return try (0..<3).map { try Self.draw(source.volume.shape[$0], g) }
+    }
+
+    /// Seed 004's contrast change on a strip, when enabled.
+    func remapped(_ strip: Tensor, source: Source, generator g: Generator, augment: Bool) throws -> Tensor {
+        guard augment && contrastAugmentation, let gmm = source.mixture else { return strip }
+        let k = gmm.means.count
+        let top = gmm.means.last! + 2 * gmm.deviations.last!
+        let means = try (0..<k).map { _ in 0.05 * top + 0.95 * top * (try Self.uniform(g)) }
+        let sds = try gmm.deviations.map { d in try d * (0.5 + Self.uniform(g)) }
+        return try gmm.remap(strip, means: means, deviations: sds, background: 0.02 * top)
+    }
+
+    /// The same random intensity scale on both.
+    func scaled(_ input: Tensor, _ target: Tensor, generator g: Generator) throws -> (Tensor, Tensor) {
+        guard intensityScale > 0 else { return (input, target) }
+        let s = 1 + intensityScale * (2 * (try Self.uniform(g)) - 1)
+        return (try input * s, try target * s)
     }
 
     public func batch(size: Int, generator: Generator, augment: Bool = true) throws -> (Tensor, Tensor) {
@@ -210,6 +286,27 @@ public final class DegradedSliceSampler: BatchSource {
 }
 
 extension DegradedSliceSampler.Source {
+    /// Weights every foreground voxel by `floor` + its in-plane gradient magnitude across
+    /// `planeAxes` (central differences), normalized to mean 1 of the gradient: patches land on
+    /// edges more often than on flat tissue.
+    public mutating func weightByGradient(planeAxes: [Int], floor: Double = 0.5) throws {
+        guard let fg = foreground, fg.shape[0] > 0 else { return }
+        var magnitude = try Tensor.zeros(volume.shape, dtype: .float32)
+        for a in planeAxes where volume.shape[a] > 2 {
+            let n = volume.shape[a]
+            let d = try (volume.narrow(a, start: 2, length: n - 2) - volume.narrow(a, start: 0, length: n - 2)) * 0.5
+            magnitude = try magnitude + Tensor.cat([volume.narrow(a, start: 0, length: 1) * 0, d * d, volume.narrow(a, start: 0, length: 1) * 0], dim: a)
+        }
+        let flat = try magnitude.sqrt().flatten()
+        let strides = [volume.shape[1] * volume.shape[2], volume.shape[2], 1]
+        let linear = try (fg.select(1, 0) * strides[0] + fg.select(1, 1) * strides[1] + fg.select(1, 2)).to(.int64)
+        let g = try flat.indexSelect(0, linear).to(.float64)
+        let mean = Swift.max(try g.mean().item(), 1e-12)
+        let w = try (g / mean + floor).toArray(Double.self)
+        var running = 0.0
+        cumulativeWeights = w.map { running += $0; return running }
+    }
+
     /// A thin-voxel training volume: normalized min-max on `percentiles` (not clipped, as
     /// reconstruction feeds models on the output grid), planes across every axis, foreground above
     /// 0.1, and its three-class intensity mixture (fitted on the foreground) when `mixture`.
