@@ -120,9 +120,48 @@ def train(o):
     print(f"train.edsr32x6.{o.steps}steps", statistics.median(samples), flush=True)
 
 
+def reconstruct(model, config, task, x):
+    """`upres upsample --model` for a thick-slice model, slices along the last axis, in-plane
+    voxels already at the target: min-max on the task's percentiles (clipped for models that
+    clip, the clipped part restored through the model's linear base), both in-plane directions
+    with the model's neighbour channels (edge slices repeated), averaged, the inverse
+    normalization, nothing below the input's minimum, and zero where every input voxel around
+    is zero. Returns float32 (X, Y, factor Z)."""
+    import numpy as np
+    lo_p, hi_p = task.get("normalizationPercentiles", [1, 99])
+    x64 = x.astype(np.float64)
+    p1, p99 = np.percentile(x64, [lo_p, hi_p])
+    unclipped = torch.from_numpy(((x64 - p1) / (p99 - p1)).astype(np.float32))
+    clips = task.get("clipsIntensities", True) is not False
+    xn = unclipped.clamp(0, 1) if clips else unclipped
+    s, c = config["factor"], config["inChannels"]
+    half = c // 2
+    out = torch.zeros(x.shape[0], x.shape[1], x.shape[2] * s)
+    with torch.no_grad():
+        for axis in (0, 1):
+            stack = xn if axis == 0 else xn.permute(1, 0, 2)
+            padded = torch.cat([stack[:1].expand(half, -1, -1), stack, stack[-1:].expand(half, -1, -1)], 0)
+            res = []
+            for start in range(0, stack.shape[0], 16):
+                n = min(16, stack.shape[0] - start)
+                inp = torch.stack([padded[start + k:start + k + n] for k in range(c)], 1).transpose(2, 3).contiguous()
+                res.append(model(inp)[:, 0].transpose(1, 2))
+            vol = torch.cat(res, 0)
+            out += vol if axis == 0 else vol.permute(1, 0, 2)
+    out = out / 2
+    if clips:
+        excess = (unclipped - xn).reshape(-1, x.shape[2])
+        out += torch.matmul(excess, model.interpolator(x.shape[2]).t()).reshape(out.shape)
+    out = (out.double() * (p99 - p1) + p1).clamp(min=float(x64.min()))
+    zero = torch.from_numpy((x64 == 0).astype(np.float64)).reshape(-1, x.shape[2])
+    background = torch.matmul(zero, model.interpolator(x.shape[2]).double().t()).reshape(out.shape) >= 1 - 1e-6
+    out[background] = 0
+    return out.float().numpy()
+
+
 def upsample(o):
-    """Whole-volume reconstruction as `upres upsample` does it (both in-plane directions, 3
-    neighbouring slices, batches of 16), timed with reading and writing the files."""
+    """Whole-volume reconstruction as `upres upsample --model` does it, timed with reading and
+    writing the files."""
     import nibabel as nib
     import numpy as np
     t0 = time.perf_counter()
@@ -130,27 +169,12 @@ def upsample(o):
     model.eval()
     img = nib.load(o.input)
     x = np.asarray(img.dataobj, dtype=np.float32)
-    p1, p99 = np.percentile(x, [1, 99])
-    xn = torch.from_numpy((np.clip(x, p1, p99) - p1) / (p99 - p1))
+    out = reconstruct(model, config, task, x)
     s = config["factor"]
-    out = torch.zeros(x.shape[0], x.shape[1], x.shape[2] * s)
-    with torch.no_grad():
-        for axis in (0, 1):
-            stack = xn if axis == 0 else xn.permute(1, 0, 2)
-            padded = torch.cat([stack[:1], stack, stack[-1:]], 0)
-            res = []
-            for start in range(0, stack.shape[0], 16):
-                n = min(16, stack.shape[0] - start)
-                inp = torch.stack([padded[start + c:start + c + n] for c in range(3)], 1).transpose(2, 3).contiguous()
-                res.append(model(inp)[:, 0].transpose(1, 2))
-            vol = torch.cat(res, 0)
-            out += vol if axis == 0 else vol.permute(1, 0, 2)
-    out = out / 2 * (p99 - p1) + p1
-    affine = img.affine.copy()
     scale = np.eye(4)
     scale[2, 2] = 1 / s
     scale[2, 3] = -(s // 2) / s
-    nib.save(nib.Nifti1Image(out.numpy(), affine @ scale), o.output)
+    nib.save(nib.Nifti1Image(out, img.affine @ scale), o.output)
     shape = "x".join(str(n) for n in x.shape)
     print(f"upsample.edsr.{shape}_to_1mm", time.perf_counter() - t0, flush=True)
 

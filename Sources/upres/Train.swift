@@ -69,11 +69,11 @@ struct Train: ParsableCommand {
         let trainer: Trainer
         let data: String
         switch cfg.model.contract {
-        case .thickSlices:
+        case .thickSlices where cfg.data.degradation == nil:
             let stacks = try Self.stacks(cfg)
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, stacks: stacks)
             data = "\(stacks.train.count) training stacks, \(stacks.validation.count) validation stacks"
-        case .outputGrid:
+        case .outputGrid, .thickSlices:
             let (train, validation) = try Self.planeSamplers(cfg)
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation))
             data = "planes of \(train.sources.count) training and \(validation.sources.count) validation volumes"

@@ -16,8 +16,9 @@ struct Upsample: ParsableCommand {
             the fine grid in the input's world space, with a JSON sidecar (version, model and its SHA-256, \
             settings, the input's SHA-256, run time).
 
-            Modes: with no option, the default: the shipped any-factor model adapted to the scan \
-            (--adapt), about \(Int(Reconstruction.defaultAdaptationMinutes * 60)) s on 2 CPU cores. --model NAME alone applies a \
+            Modes: with no option, the default: the shipped model for the scan's factor \
+            (any-contrast-xN) adapted to the scan (--adapt), \(Reconstruction.defaultAdaptationSteps) steps or \
+            \(Int(Reconstruction.defaultAdaptationMinutes * 60)) s at most. --model NAME alone applies a \
             model as it is. --adapt fine-tunes it on the scan's own in-plane slices degraded with the \
             scan's slice profile; --self-supervised trains a model from scratch on them (no model \
             needed). The slice thickness is estimated from the scan unless --slice-thickness is given. \
@@ -101,7 +102,9 @@ struct Upsample: ParsableCommand {
         do {
             if method == nil {
                 var settings = AdaptationSettings(mode: selfSupervised ? .selfSupervised : .adapt, sliceThickness: sliceThickness,
-                                                  profile: profile, batchSize: adaptBatch, learningRate: adaptLr, seed: seed)
+                                                  profile: profile, steps: Reconstruction.defaultAdaptationSteps,
+                                                  minutes: Reconstruction.defaultAdaptationMinutes, batchSize: adaptBatch, learningRate: adaptLr,
+                                                  seed: seed)
                 if let adaptSteps { settings.steps = adaptSteps }
                 if adaptMinutes != nil || adaptSteps != nil { settings.minutes = adaptMinutes }
                 let how: Reconstruction.Method
@@ -112,7 +115,7 @@ struct Upsample: ParsableCommand {
                     file = loaded
                     how = adapt ? .adapt(loaded, settings) : .pretrained(loaded)
                 } else {
-                    how = try Reconstruction.defaultMethod(settings: settings)
+                    how = try Reconstruction.defaultMethod(v, targetSpacing: spacing, settings: settings)
                     if case .adapt(let f, _) = how { file = f }
                 }
                 switch how {
@@ -130,7 +133,12 @@ struct Upsample: ParsableCommand {
                     bar.finish()
                     (result, report) = (r.volume, r.report)
                     if let e = r.report.thicknessEstimate {
-                        Console.err(String(format: "upsample: slice thickness estimated from the scan: %.2f mm (slices %.3g mm apart)", e.thickness, v.spacing[r.report.throughPlaneAxis]))
+                        let slices = String(format: "%.3g", v.spacing[r.report.throughPlaneAxis])
+                        if e.plausible {
+                            Console.err(String(format: "upsample: slice thickness estimated from the scan: %.2f mm (slices %@ mm apart); give --slice-thickness if the protocol says otherwise", e.thickness, slices))
+                        } else {
+                            Console.warn(String(format: "%@: the slice thickness could not be estimated reliably (spectral fit %.2f mm for slices %@ mm apart); assuming contiguous %@ mm slices; give --slice-thickness from the protocol", input, e.spectralThickness, slices, slices))
+                        }
                     }
                     if let a = r.report.adaptation {
                         Console.err(String(format: "upsample: %@ for %d steps in %.0f s, L1 %.4f -> %.4f", a.mode, a.steps, a.seconds, a.initialLoss, a.finalLoss))
@@ -165,7 +173,8 @@ struct Upsample: ParsableCommand {
             targetSpacing: spacing, inputShape: v.shape, inputSpacing: v.spacing, outputShape: result.shape,
             outputSpacing: result.spacing, throughPlaneAxis: report?.throughPlaneAxis, factor: report?.factor,
             normalization: report?.normalization, adaptation: report?.adaptation, thicknessEstimate: report?.thicknessEstimate.map {
-                ThicknessEstimateRecord(thickness: $0.thickness, mismatch: $0.mismatch) },
+                ThicknessEstimateRecord(thickness: $0.thickness, spectralThickness: $0.spectralThickness, plausible: $0.plausible,
+                                        mismatch: $0.mismatch) },
             batch: report?.batch, device: "\(global.device)", threads: TorchRuntime.threads, seconds: Date().timeIntervalSince(start))
         do { try Sidecar.write(record, to: sidecar, overwrite: force) } catch {
             try? FileManager.default.removeItem(atPath: output)
@@ -180,6 +189,8 @@ extension SliceProfile: ExpressibleByArgument {}
 
 struct ThicknessEstimateRecord: Codable {
     var thickness: Double
+    var spectralThickness: Double
+    var plausible: Bool
     var mismatch: Double
 }
 

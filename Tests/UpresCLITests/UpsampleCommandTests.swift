@@ -29,12 +29,57 @@ import Testing
             ([lr, out, "--model", corrupt], "not a valid safetensors model"),
             ([lr, out, "--spacing", "2", "--model", corrupt], "not a valid safetensors model"),
             ([lr, out, "--interp", "nearest"], "--interp nearest is not a reconstruction"),
+            ([lr, out, "--adapt", "--self-supervised"], "exclude each other"),
+            ([lr, out, "--self-supervised", "--model", "thick-5-6-t1"], "leave out --model"),
+            ([lr, out, "--interp", "cubic", "--adapt"], "--interp is a baseline"),
+            ([lr, out, "--model", "thick-5-6-t1", "--slice-thickness", "5"], "--slice-thickness applies to --adapt and --self-supervised"),
+            ([lr, out, "--self-supervised", "--slice-thickness", "-1"], "--slice-thickness -1.0 must be > 0 mm"),
+            ([lr, out, "--self-supervised", "--adapt-steps", "0"], "--adapt-steps 0 must be >= 1"),
+            ([lr, out, "--self-supervised", "--profile", "triangle"], "triangle"),
+            ([lr, out, "--model", "thick-5-6-t1", "--spacing", "1.5"], "factor 4"),
         ]
         for (args, message) in cases {
             let r = try runUpres(["upsample"] + args + ["--quiet"])
             #expect(r.status != 0 && r.stderr.contains(message), "\(args): \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out), "\(args) left \(out)")
         }
+    }
+
+    /// Self-supervised on a small crop: trains, reports, writes a sidecar with the mode and the
+    /// steps, saves the model with its card, and `upres models` lists that model.
+    @Test func selfSupervisedTrainsOnTheScanAndSavesTheModel() throws {
+        let dir = try scratch()
+        let hr = dir.appendingPathComponent("hr.nii.gz").path
+        let lr = dir.appendingPathComponent("lr.nii.gz").path
+        // A 64 x 64 x 64 crop of Colin 27, 4 mm coronal slices every 4 mm (factor 4).
+        #expect(try runUpres(["resample", colin, hr, "--shape", "64", "64", "64"]).status == 0)
+        #expect(try runUpres(["simulate", hr, lr, "--model", "slices", "--axis", "coronal", "--thickness", "4", "--slice-spacing", "4"]).status == 0)
+        let out = dir.appendingPathComponent("sr.nii.gz").path
+        let models = dir.appendingPathComponent("models").path
+        let saved = dir.appendingPathComponent("models/protocol-a").path
+        let r = try runUpres(["upsample", lr, out, "--self-supervised", "--slice-thickness", "4", "--adapt-steps", "20", "--adapt-batch", "2",
+                              "--save-model", saved, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("self-supervised for 20 steps"), "\(r.stderr)")
+        #expect(r.stdout.contains("self-supervised model"))
+        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("sr.json"))) as? [String: Any]
+        let adaptation = sidecar?["adaptation"] as? [String: Any]
+        #expect(sidecar?["method"] as? String == "self-supervised" && adaptation?["steps"] as? Int == 20)
+        #expect(adaptation?["finalLoss"] as? Double != nil && adaptation?["seconds"] as? Double != nil)
+        #expect(FileManager.default.fileExists(atPath: saved + "/MODEL_CARD.md"))
+        let listed = try runUpres(["models", "--json"], environment: ["UPRES_MODELS": models])
+        #expect(listed.status == 0 && listed.stdout.contains("\"protocol-a\"") && listed.stdout.contains("\"edsr\""), "\(listed.stdout)")
+        // The saved model reconstructs the same scan as it did, without training.
+        let again = dir.appendingPathComponent("again.nii.gz").path
+        #expect(try runUpres(["upsample", lr, again, "--model", saved, "--quiet"]).status == 0)
+        let d = try runUpres(["evaluate", "--reference", out, "--test", again, "--metrics", "mae", "--json"])
+        let rows = try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [[String: Any]]
+        let mae = ((rows?.first?["metrics"] as? [String: Any])?["image"] as? [String: Any])?["mae"] as? Double
+        #expect(mae != nil && mae! < 1e-4, "\(d.stdout)")
+        // No silent overwrite of the saved model.
+        let refused = try runUpres(["upsample", lr, dir.appendingPathComponent("third.nii.gz").path, "--self-supervised",
+                                    "--slice-thickness", "4", "--adapt-steps", "2", "--save-model", saved, "--quiet"])
+        #expect(refused.status != 0 && refused.stderr.contains("already holds a model"))
     }
 
     /// A 4-D sample file.

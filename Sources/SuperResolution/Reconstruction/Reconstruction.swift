@@ -63,6 +63,9 @@ public enum Reconstruction {
         public var adaptation: AdaptationRecord?
         /// The slice thickness estimate, when the thickness was not given.
         public var thicknessEstimate: SliceThicknessEstimator.Estimate?
+        /// The isotropic voxel size the model worked at before the result was resampled to the
+        /// target (scan-trained models for non-integer factors).
+        public var workingSpacing: Double?
     }
 
     /// Checks an input for the main job; the error names the problem.
@@ -141,13 +144,37 @@ public enum Reconstruction {
                            adaptationProgress: ScanAdaptation.Progress = { _, _, _, _, _ in },
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
         let (t, f) = try check(input, targetSpacing: targetSpacing)
+        // A scan-trained model for a non-integer factor (4.4 mm to 1 mm): the thick-row network at
+        // the next integer factor, on voxels of spacing / that factor (0.88 mm), then the result
+        // resampled (cubic) onto the target grid, every slice at its world position.
+        if Swift.abs(f - f.rounded()) >= 1e-3, let n = Self.workingFactor(for: method, factor: f) {
+            let work = input.spacing[t] / Double(n)
+            var inner = method
+            if case .selfSupervised(var settings) = method {
+                settings.architecture = AdaptationSettings.defaultArchitecture(factor: Double(n))
+                inner = .selfSupervised(settings)
+            }
+            var r = try run(input, method: inner, targetSpacing: work, options: options,
+                            adaptationProgress: adaptationProgress, progress: progress)
+            let (atTarget, _) = try inPlane(input, axis: t, target: targetSpacing)
+            let grid = try outputGrid(of: atTarget, axis: t, factor: f, target: targetSpacing)
+            r.volume = try r.volume.resampled(onto: grid, interpolation: .cubic, antiAlias: true)
+            r.volume.data = try r.volume.data.clamp(min: .double(try input.data.min().item()))
+            if let keep = try foreground(of: atTarget, on: grid) { r.volume.data = try r.volume.data * keep }
+            r.report.factor = f
+            r.report.inPlaneResampled = true
+            r.report.workingSpacing = work
+            return r
+        }
         var model: any SuperResolutionModel
         var task: ModelTask
         switch method {
         case .pretrained(let file), .adapt(let file, _):
             model = file.model
             task = file.task
-            try accepts(file, factor: f, spacing: input.spacing[t], target: targetSpacing)
+            var adapting = false
+            if case .adapt = method { adapting = true }
+            try accepts(file, factor: f, spacing: input.spacing[t], target: targetSpacing, adapting: adapting)
         case .selfSupervised(let settings):
             model = try (settings.architecture ?? AdaptationSettings.defaultArchitecture(factor: f)).makeModel(generator: Generator(seed: settings.seed))
             task = ModelTask(sliceSpacing: input.spacing[t], targetSpacing: targetSpacing, sliceThickness: nil, contrast: "any",
@@ -272,12 +299,7 @@ public enum Reconstruction {
         // where every input voxel around is 0 (the background stays 0).
         let lowest = try volume.data.min().item()
         _ = try buffer.clamp_(min: .double(lowest))
-        if try volume.data.eq(0).any().itemBool() {
-            var zeros = volume
-            zeros.data = try volume.data.eq(0).to(.float32)
-            let keep = try zeros.resampled(onto: grid, interpolation: .linear, antiAlias: false).data.lt(1 - 1e-6).to(.float32)
-            _ = try sum.mul_(keep.to(options.device))
-        }
+        if let keep = try foreground(of: volume, on: grid) { _ = try sum.mul_(keep.to(options.device)) }
         let data = try sum.to(.cpu)
         var out = Volume(data: data, affine: grid.affine, metadata: input.metadata)
         out.metadata.description = "upres upsample"
@@ -286,9 +308,19 @@ public enum Reconstruction {
         return Result(volume: out, report: report, model: model, task: task)
     }
 
+    /// 1 where some input voxel around an output voxel is non-zero, 0 where all are exactly 0
+    /// (linear interpolation of the zero indicator); nil when the input has no zero voxel.
+    static func foreground(of volume: Volume, on grid: Grid) throws -> Tensor? {
+        guard try volume.data.eq(0).any().itemBool() else { return nil }
+        var zeros = volume
+        zeros.data = try volume.data.eq(0).to(.float32)
+        return try zeros.resampled(onto: grid, interpolation: .linear, antiAlias: false).data.lt(1 - 1e-6).to(.float32)
+    }
+
     /// Refuses a model that cannot serve this factor or target, naming both.
-    static func accepts(_ file: ModelFile, factor f: Double, spacing: Double, target: Double) throws {
-        guard Swift.abs(file.task.targetSpacing - target) < 1e-3 else {
+    static func accepts(_ file: ModelFile, factor f: Double, spacing: Double, target: Double, adapting: Bool = false) throws {
+        // A model being adapted is a starting point: the scan's own pairs fit it to this voxel size.
+        guard adapting || Swift.abs(file.task.targetSpacing - target) < 1e-3 else {
             throw ModelError.invalid("model \(file.name) reconstructs \(file.task.targetSpacing) mm voxels, not \(target) mm; use --spacing \(file.task.targetSpacing), another model, --self-supervised or --interp")
         }
         guard file.contract.channels % 2 == 1 else {
@@ -301,7 +333,7 @@ public enum Reconstruction {
                                                 spacing, target, f, file.name, factor, file.task.sliceSpacing, file.task.targetSpacing))
             }
         case .outputGrid:
-            if let range = file.task.factors, range.count == 2, !(range[0] - 1e-3...range[1] + 1e-3).contains(f) {
+            if !adapting, let range = file.task.factors, range.count == 2, !(range[0] - 1e-3...range[1] + 1e-3).contains(f) {
                 throw ModelError.invalid(String(format: "the slice spacing %.3g mm / target %.3g mm = factor %.3g is outside the factors %.3g to %.3g model %@ was trained for; use --adapt, --self-supervised or --interp",
                                                 spacing, target, f, range[0], range[1], file.name))
             }
@@ -336,20 +368,40 @@ public enum Reconstruction {
 }
 
 extension Reconstruction {
-    /// The shipped model for any factor and contrast that the default mode adapts.
-    public static let defaultModelName = "any-factor-t1-t2-flair"
-    /// The default mode's time budget on the scan (minutes) and step bound.
+    /// The shipped one-channel model for integer factor `factor`, trained on MNI152 with random
+    /// tissue contrasts, that the default mode adapts to each scan.
+    public static func defaultModelName(factor: Int) -> String { "any-contrast-x\(factor)" }
+    /// The default mode's bounds on the scan: steps, and minutes as a safety stop.
+    public static let defaultAdaptationSteps = 3000
     public static let defaultAdaptationMinutes = 2.5
 
-    /// The default mode (no --model, no mode flag): the shipped any-factor model adapted to the
-    /// scan when it is installed, else a model trained from scratch on the scan.
-    public static func defaultMethod(settings: AdaptationSettings) throws -> Method {
+    /// The default mode (no --model, no mode flag): the shipped model for the scan's factor (the
+    /// next integer factor above a non-integer one) adapted to the scan when it is installed,
+    /// else a model trained from scratch on the scan.
+    public static func defaultMethod(_ input: Volume, targetSpacing: Double, settings: AdaptationSettings) throws -> Method {
+        let (_, f) = try check(input, targetSpacing: targetSpacing)
         var s = settings
-        if let url = try? ModelFile.resolve(defaultModelName) {
+        let n = Int((f - 1e-3).rounded(.up))
+        if let url = try? ModelFile.resolve(defaultModelName(factor: n)) {
             s.mode = .adapt
             return .adapt(try ModelFile.load(url), s)
         }
         s.mode = .selfSupervised
         return .selfSupervised(s)
+    }
+
+    /// For a non-integer factor, the integer factor a thick-slice network works at (on voxels of
+    /// spacing / n), or nil when the method's model works on the output grid.
+    static func workingFactor(for method: Method, factor f: Double) -> Int? {
+        let n = Int(f.rounded(.up))
+        switch method {
+        case .selfSupervised(let s):
+            if let a = s.architecture { return a.contract.fixedFactor }
+            return n
+        case .adapt(let file, _):
+            return file.contract.fixedFactor
+        case .pretrained:
+            return nil  // applied as trained: its own factor and voxel size only
+        }
     }
 }

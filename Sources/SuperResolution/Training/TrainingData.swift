@@ -51,8 +51,10 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// degrees and reflections) of the acquisition plane, so that every in-plane orientation
     /// of the anatomy is seen with thick slices across it.
     public var dihedral: Bool = true
-    /// Models on the output grid: the through-plane degradations drawn for each training pair
-    /// (slice spacing range in mm, thickness / spacing, profiles).
+    /// Training on planes of thin-voxel volumes (models on the output grid, and one-channel
+    /// thick-slice models): the through-plane degradations drawn for each pair (slice spacing
+    /// range in mm, thickness / spacing, profiles). Thick-slice models need the spacing to be
+    /// their factor times the voxel size.
     public var degradation: DegradationRange?
     /// Models on the output grid: seed 004's Gaussian-mixture contrast change on each pair, so
     /// that one model serves T1-, T2-, FLAIR- and PD-like scans.
@@ -69,10 +71,19 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// Checks the fields the model's contract needs.
     public func validate(for contract: InputContract) throws {
         switch contract {
-        case .thickSlices:
-            guard degradation == nil, !contrastAugmentation else {
-                throw ModelError.invalid("data.degradation and data.contrastAugmentation apply to models on the output grid; this model takes thick slices")
+        case .thickSlices(let channels, _) where degradation == nil:
+            guard !contrastAugmentation else {
+                throw ModelError.invalid("data.contrastAugmentation applies to training on planes (data.degradation); give data.degradation too")
             }
+            _ = channels
+        case .thickSlices(let channels, _):
+            guard channels == 1 else {
+                throw ModelError.invalid("data.degradation trains on single planes: the model must take 1 channel, not \(channels)")
+            }
+            guard manifest == nil else {
+                throw ModelError.invalid("data.manifest and data.degradation exclude each other: pairs come from the dataset or from planes")
+            }
+            try degradation!.validate()
         case .outputGrid:
             guard manifest == nil else {
                 throw ModelError.invalid("data.manifest: models on the output grid train on planes of thin-voxel volumes (data.trainVolumes), not on simulated pairs")
