@@ -33,10 +33,10 @@ import Testing
             ([lr, out, "--self-supervised", "--model", "thick-5-6-t1"], "leave out --model"),
             ([lr, out, "--interp", "cubic", "--adapt"], "--interp is a baseline"),
             ([lr, out, "--model", "thick-5-6-t1", "--slice-thickness", "5"], "--slice-thickness applies to --adapt and --self-supervised"),
-            ([lr, out, "--self-supervised", "--slice-thickness", "-1"], "--slice-thickness -1.0 must be > 0 mm"),
+            ([lr, out, "--self-supervised", "--slice-thickness", "0"], "--slice-thickness 0.0 must be > 0 mm"),
             ([lr, out, "--self-supervised", "--adapt-steps", "0"], "--adapt-steps 0 must be >= 1"),
             ([lr, out, "--self-supervised", "--profile", "triangle"], "triangle"),
-            ([lr, out, "--model", "thick-5-6-t1", "--spacing", "1.5"], "factor 4"),
+            ([lr, out, "--model", "thick-5-6-t1", "--spacing", "1.5"], "reconstructs 1.0 mm voxels, not 1.5 mm"),
         ]
         for (args, message) in cases {
             let r = try runUpres(["upsample"] + args + ["--quiet"])

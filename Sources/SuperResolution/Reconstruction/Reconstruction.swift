@@ -113,7 +113,7 @@ public enum Reconstruction {
     public enum Method {
         /// A trained model as it is.
         case pretrained(ModelFile)
-        /// A pretrained model on the output grid, fine-tuned on the scan first.
+        /// A pretrained one-channel model, fine-tuned on the scan first (a copy: the file is untouched).
         case adapt(ModelFile, AdaptationSettings)
         /// A model trained from scratch on the scan alone.
         case selfSupervised(AdaptationSettings)

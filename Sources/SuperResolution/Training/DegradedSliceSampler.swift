@@ -145,13 +145,9 @@ public final class DegradedSliceSampler: BatchSource {
     /// degraded axis.
     func sample(generator g: Generator, augment: Bool) throws -> (Tensor, Tensor) {
         if let f = contract.fixedFactor { return try thickSample(factor: f, generator: g, augment: augment) }
-        let source = sources[try Self.draw(sources.count, g)]
-        let across = source.acrossAxes[try Self.draw(source.acrossAxes.count, g)]
-        let planeAxes = (0..<3).filter { $0 != across }
-        let flipAxes = try Self.draw(2, g) == 1
-        let (rowAxis, colAxis) = flipAxes ? (planeAxes[1], planeAxes[0]) : (planeAxes[0], planeAxes[1])
+        let (source, across, rowAxis, colAxis, pos) = try plane(generator: g)
+        let flipAxes = rowAxis > colAxis
         let shape = source.volume.shape
-        let pos = try position(in: source, generator: g)
         // The acquisition along the rows.
         let spacing = try Self.within(degradations.spacing, g)
         let ratio = try Self.within(degradations.thicknessRatio, g)
@@ -189,13 +185,9 @@ public final class DegradedSliceSampler: BatchSource {
     /// target (1, factor rows, patch), output row factor k + r at slice k's centre + r - floor(f/2)
     /// voxels (the row layout of `InputContract.thickSlices`). Slice centres fall on voxels.
     func thickSample(factor f: Int, generator g: Generator, augment: Bool) throws -> (Tensor, Tensor) {
-        let source = sources[try Self.draw(sources.count, g)]
-        let across = source.acrossAxes[try Self.draw(source.acrossAxes.count, g)]
-        let planeAxes = (0..<3).filter { $0 != across }
-        let swap = try Self.draw(2, g) == 1
-        let (rowAxis, colAxis) = swap ? (planeAxes[1], planeAxes[0]) : (planeAxes[0], planeAxes[1])
+        let (source, across, rowAxis, colAxis, pos) = try plane(generator: g)
+        let swap = rowAxis > colAxis
         let shape = source.volume.shape
-        let pos = try position(in: source, generator: g)
         let spacing = Double(f) * source.voxelSize
         let ratio = try Self.within(degradations.thicknessRatio, g)
         let profile = degradations.profiles[try Self.draw(degradations.profiles.count, g)]
@@ -226,6 +218,17 @@ public final class DegradedSliceSampler: BatchSource {
             (input, target) = try scaled(input, target, generator: g)
         }
         return (try input.unsqueeze(0).contiguous(), try target.unsqueeze(0).contiguous())
+    }
+
+    /// A source, the axis the plane is cut across, which of the plane's axes is degraded (either:
+    /// a 90 degree rotation of the anatomy), and the position the patch centres on.
+    func plane(generator g: Generator) throws -> (source: Source, across: Int, rowAxis: Int, colAxis: Int, position: [Int]) {
+        let source = sources[try Self.draw(sources.count, g)]
+        let across = source.acrossAxes[try Self.draw(source.acrossAxes.count, g)]
+        let planeAxes = (0..<3).filter { $0 != across }
+        let swap = try Self.draw(2, g) == 1
+        let (rowAxis, colAxis) = swap ? (planeAxes[1], planeAxes[0]) : (planeAxes[0], planeAxes[1])
+        return (source, across, rowAxis, colAxis, try position(in: source, generator: g))
     }
 
     /// A foreground voxel (weighted when the source has weights), or any voxel.
