@@ -16,12 +16,11 @@ struct Upsample: ParsableCommand {
             the fine grid in the input's world space, with a JSON sidecar (version, model and its SHA-256, \
             settings, the input's SHA-256, run time).
 
-            Modes: with no option, the default: the shipped model for the scan's factor \
-            (any-contrast-xN) adapted to the scan (--adapt), \(Reconstruction.defaultAdaptationSteps) steps or \
-            \(Int(Reconstruction.defaultAdaptationMinutes * 60)) s at most. --model NAME alone applies a \
-            model as it is. --adapt fine-tunes it on the scan's own in-plane slices degraded with the \
-            scan's slice profile; --self-supervised trains a model from scratch on them (no model \
-            needed). The slice thickness is estimated from the scan unless --slice-thickness is given. \
+            Modes: with no option, the default: --self-supervised, a model trained from scratch on the \
+            scan's own in-plane slices acquired again with the scan's slice profile and spacing \
+            (\(Reconstruction.defaultAdaptationSteps) steps or \(Int(Reconstruction.defaultAdaptationMinutes * 60)) s at most). \
+            --model NAME alone applies a model as it is. --adapt fine-tunes a model on those pairs \
+            (--model, or the shipped any-contrast-xN for the scan's factor). The slice thickness is estimated from the scan unless --slice-thickness is given. \
             --save-model DIR keeps the adapted model for other scans of the same protocol. \
             --interp linear|cubic|sinc gives an interpolation baseline on the same grid. \
             Models: \(ModelFile.availableModels().joined(separator: ", ")) (upres models lists them).
@@ -31,7 +30,7 @@ struct Upsample: ParsableCommand {
     @Argument(help: "Output .nii or .nii.gz.") var output: String
     @Option(help: "Model name (see upres models) or path to a model folder or .safetensors file.")
     var model: String?
-    @Flag(help: "Fine-tune the model on the scan's own in-plane slices first.") var adapt = false
+    @Flag(help: "Fine-tune a model (--model, or the shipped any-contrast-xN for the scan's factor) on the scan's own in-plane slices first.") var adapt = false
     @Flag(name: .customLong("self-supervised"), help: "Train a model from scratch on the scan's own in-plane slices (no model needed).")
     var selfSupervised = false
     @Option(name: .customLong("slice-thickness"), help: "Slice thickness in mm for --adapt/--self-supervised (default: estimated from the scan).")
@@ -39,7 +38,7 @@ struct Upsample: ParsableCommand {
     @Option(help: "Slice profile for --adapt/--self-supervised: rectangular, gaussian, sinc.") var profile: SliceProfile = .rectangular
     @Option(name: .customLong("adapt-steps"), help: "Training steps on the scan (at most).") var adaptSteps: Int?
     @Option(name: .customLong("adapt-minutes"), help: "Training time on the scan in minutes (at most).") var adaptMinutes: Double?
-    @Option(name: .customLong("adapt-lr"), help: "Learning rate on the scan (default 1e-4 to adapt, 4e-4 from scratch).") var adaptLr: Double?
+    @Option(name: .customLong("adapt-lr"), help: "Learning rate on the scan (default 3e-4 to adapt, 1e-3 from scratch).") var adaptLr: Double?
     @Option(name: .customLong("adapt-batch"), help: "Patches per training step on the scan.") var adaptBatch: Int = 8
     @Option(help: "Seed of the per-scan training.") var seed: UInt64 = 0
     @Option(name: .customLong("save-model"), help: "Write the per-scan model to this folder (model.safetensors + MODEL_CARD.md).")
@@ -114,6 +113,10 @@ struct Upsample: ParsableCommand {
                     let loaded = try ModelFile.load(ModelFile.resolve(model))
                     file = loaded
                     how = adapt ? .adapt(loaded, settings) : .pretrained(loaded)
+                } else if adapt {
+                    let loaded = try Reconstruction.adaptationModel(for: v, targetSpacing: spacing)
+                    file = loaded
+                    how = .adapt(loaded, settings)
                 } else {
                     how = try Reconstruction.defaultMethod(v, targetSpacing: spacing, settings: settings)
                     if case .adapt(let f, _) = how { file = f }
