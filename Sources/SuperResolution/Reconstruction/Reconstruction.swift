@@ -147,7 +147,7 @@ public enum Reconstruction {
         // A scan-trained model for a non-integer factor (4.4 mm to 1 mm): the thick-row network at
         // the next integer factor, on voxels of spacing / that factor (0.88 mm), then the result
         // resampled (cubic) onto the target grid, every slice at its world position.
-        if Swift.abs(f - f.rounded()) >= 1e-3, let n = Self.workingFactor(for: method, factor: f) {
+        if Swift.abs(f - f.rounded()) >= 1e-3, let n = Self.workingFactor(for: method, factor: f, spacing: input.spacing[t]) {
             let work = input.spacing[t] / Double(n)
             var inner = method
             if case .selfSupervised(var settings) = method {
@@ -399,7 +399,7 @@ extension Reconstruction {
 
     /// For a non-integer factor, the integer factor a thick-slice network works at (on voxels of
     /// spacing / n), or nil when the method's model works on the output grid.
-    static func workingFactor(for method: Method, factor f: Double) -> Int? {
+    static func workingFactor(for method: Method, factor f: Double, spacing: Double) -> Int? {
         let n = Int(f.rounded(.up))
         switch method {
         case .selfSupervised(let s):
@@ -407,8 +407,12 @@ extension Reconstruction {
             return n
         case .adapt(let file, _):
             return file.contract.fixedFactor
-        case .pretrained:
-            return nil  // applied as trained: its own factor and voxel size only
+        case .pretrained(let file):
+            // Applied as trained: a model saved from a scan of this protocol (4.4 mm slices, factor
+            // 5 on 0.88 mm voxels) works this way again; any other is refused by its own checks.
+            guard let m = file.contract.fixedFactor, m == n, Swift.abs(file.task.sliceSpacing - spacing) < 1e-3,
+                  Swift.abs(file.task.targetSpacing - spacing / Double(n)) < 1e-3 else { return nil }
+            return m
         }
     }
 }
