@@ -87,8 +87,8 @@ struct Upsample: ParsableCommand {
         try VolumeIO.checkOutput(output, force: force)
         let sidecar = Sidecar.path(for: output)
         try VolumeIO.checkOutput(sidecar, force: force)
-        if let saveModel, !force, FileManager.default.fileExists(atPath: URL(fileURLWithPath: saveModel).appendingPathComponent("model.safetensors").path) {
-            throw CLIError("\(saveModel) already holds a model; choose another folder or add --force")
+        if let saveModel {
+            do { try ModelFile.checkFolderIsFree(URL(fileURLWithPath: saveModel), overwrite: force) } catch { throw CLIError("\(error)") }
         }
         let image = try VolumeIO.read(input)
         let v = image.volume

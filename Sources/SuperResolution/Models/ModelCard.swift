@@ -30,13 +30,19 @@ public enum ModelCard {
 }
 
 extension ModelFile {
+    /// Refuses a folder that already holds a model unless `overwrite` (checked before a
+    /// per-scan training, not only after it).
+    public static func checkFolderIsFree(_ folder: URL, overwrite: Bool) throws {
+        if !overwrite && FileManager.default.fileExists(atPath: folder.appendingPathComponent("model.safetensors").path) {
+            throw ModelError.invalid("\(folder.path) already holds a model; choose another folder or add --force")
+        }
+    }
+
     /// Writes a model folder: model.safetensors and MODEL_CARD.md. Refuses an existing folder
     /// that already holds a model unless `overwrite`.
     public static func saveFolder(_ model: any SuperResolutionModel, task: ModelTask, to folder: URL, overwrite: Bool) throws -> ModelFile {
+        try checkFolderIsFree(folder, overwrite: overwrite)
         let weights = folder.appendingPathComponent("model.safetensors")
-        if !overwrite && FileManager.default.fileExists(atPath: weights.path) {
-            throw ModelError.invalid("\(folder.path) already holds a model; choose another folder or add --force")
-        }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try save(model, task: task, to: weights)
         let file = try load(weights)

@@ -71,11 +71,10 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// Checks the fields the model's contract needs.
     public func validate(for contract: InputContract) throws {
         switch contract {
-        case .thickSlices(let channels, _) where degradation == nil:
+        case .thickSlices where degradation == nil:
             guard !contrastAugmentation else {
                 throw ModelError.invalid("data.contrastAugmentation applies to training on planes (data.degradation); give data.degradation too")
             }
-            _ = channels
         case .thickSlices(let channels, _):
             guard channels == 1 else {
                 throw ModelError.invalid("data.degradation trains on single planes: the model must take 1 channel, not \(channels)")
