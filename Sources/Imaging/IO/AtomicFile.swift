@@ -39,6 +39,15 @@ public enum AtomicFile {
 
     /// Writes raw `parts` one after another to `url`.
     public static func write(raw parts: [UnsafeRawBufferPointer], to url: URL, overwrite: Bool) throws {
+        try write(to: url, overwrite: overwrite) { emit in
+            for part in parts { try emit(part) }
+        }
+    }
+
+    /// Writes what `produce` emits, in order, to `url`: for outputs made piece by piece (a
+    /// compressed volume, member by member), so that the whole file never sits in memory.
+    public static func write(to url: URL, overwrite: Bool,
+                             _ produce: (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let path = url.path
         let fm = FileManager.default
         if !overwrite && fm.fileExists(atPath: path) { throw Failure.exists(path) }
@@ -57,7 +66,7 @@ public enum AtomicFile {
             if !ok { unlink(tmp) }
         }
         do {
-            for part in parts {
+            try produce { part in
                 var offset = 0
                 while offset < part.count {
                     let n = Glibc.write(fd, part.baseAddress!.advanced(by: offset), part.count - offset)

@@ -535,8 +535,20 @@ public enum NIfTI {
         try body.withUnsafeBytes { bodyBytes in
             try head.withUnsafeBytes { headBytes in
                 if gz {
-                    let compressed = try Gzip.compress(parts: [headBytes, bodyBytes], level: options.compressionLevel)
-                    try compressed.withUnsafeBytes { try writeAtomically([$0], path: path, overwrite: options.overwrite) }
+                    // One gzip member per 64 MB of voxels (RFC 1952 files may hold several; zlib,
+                    // Python's gzip, nibabel and FSL read them all): a large volume is compressed
+                    // and written piece by piece, never whole in memory a second time.
+                    let member = 64 << 20
+                    try writeAtomically(path: path, overwrite: options.overwrite) { emit in
+                        var start = 0
+                        repeat {
+                            let n = Swift.min(member, bodyBytes.count - start)
+                            let piece = UnsafeRawBufferPointer(rebasing: bodyBytes[start..<(start + n)])
+                            let compressed = try Gzip.compress(parts: start == 0 ? [headBytes, piece] : [piece], level: options.compressionLevel)
+                            try compressed.withUnsafeBytes { try emit($0) }
+                            start += n
+                        } while start < bodyBytes.count
+                    }
                 } else {
                     try writeAtomically([headBytes, bodyBytes], path: path, overwrite: options.overwrite)
                 }
@@ -545,8 +557,15 @@ public enum NIfTI {
     }
 
     static func writeAtomically(_ parts: [UnsafeRawBufferPointer], path: String, overwrite: Bool) throws {
+        try writeAtomically(path: path, overwrite: overwrite) { emit in
+            for part in parts { try emit(part) }
+        }
+    }
+
+    static func writeAtomically(path: String, overwrite: Bool,
+                                _ produce: (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         do {
-            try AtomicFile.write(raw: parts, to: URL(fileURLWithPath: path), overwrite: overwrite)
+            try AtomicFile.write(to: URL(fileURLWithPath: path), overwrite: overwrite, produce)
         } catch let f as AtomicFile.Failure {
             switch f {
             case .exists: throw NIfTIError(path, "", "already exists; pass --force to overwrite it")
