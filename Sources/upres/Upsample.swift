@@ -40,13 +40,16 @@ struct Upsample: ParsableCommand {
     @Option(name: .customLong("adapt-minutes"), help: "Training time on the scan in minutes (at most).") var adaptMinutes: Double?
     @Option(name: .customLong("adapt-lr"), help: "Learning rate on the scan (default 3e-4 to adapt, 1e-3 from scratch).") var adaptLr: Double?
     @Option(name: .customLong("adapt-batch"), help: "Patches per training step on the scan.") var adaptBatch: Int = 8
+    @Option(name: .customLong("noise-sigma"),
+            help: "Noise standard deviation of the scan, in its intensity units, that the training pairs are brought to: auto (estimated from the background air), 0 (none) or a value.")
+    var noiseSigma: String = "auto"
     @Option(help: "Seed of the per-scan training.") var seed: UInt64 = 0
     @Option(name: .customLong("save-model"), help: "Write the per-scan model to this folder (model.safetensors + MODEL_CARD.md).")
     var saveModel: String?
     @Option(help: "Interpolation baseline instead of the model: linear, cubic, sinc.") var interp: Interpolation?
     @Option(help: "Target voxel size in mm.") var spacing: Double = 1
     @Option(help: "Slices per model call (default: sized to --memory).") var batch: Int?
-    @Option(help: "Memory for activations in MB when --batch is not given.") var memory: Int = 1024
+    @Option(help: "Memory for activations in MB when --batch is not given.") var memory: Int = 512
     @Flag(name: .customLong("fallback-interp"), help: "When the model cannot handle the input's factor, use cubic interpolation instead of failing.")
     var fallbackInterp = false
     @Flag(help: "Overwrite the output (and the --save-model folder) if it exists.") var force = false
@@ -69,7 +72,8 @@ struct Upsample: ParsableCommand {
         let training = adapt || selfSupervised || (model == nil && interp == nil)
         if !training {
             for (flag, given) in [("--slice-thickness", sliceThickness != nil), ("--adapt-steps", adaptSteps != nil),
-                                  ("--adapt-minutes", adaptMinutes != nil), ("--adapt-lr", adaptLr != nil), ("--save-model", saveModel != nil)]
+                                  ("--adapt-minutes", adaptMinutes != nil), ("--adapt-lr", adaptLr != nil), ("--save-model", saveModel != nil),
+                                  ("--noise-sigma", noiseSigma != "auto")]
             where given {
                 throw ValidationError("\(flag) applies to --adapt and --self-supervised")
             }
@@ -79,6 +83,15 @@ struct Upsample: ParsableCommand {
         if let m = adaptMinutes, !(m > 0 && m.isFinite) { throw ValidationError("--adapt-minutes \(m) must be > 0") }
         if let l = adaptLr, !(l > 0 && l.isFinite) { throw ValidationError("--adapt-lr \(l) must be > 0") }
         if adaptBatch < 1 { throw ValidationError("--adapt-batch \(adaptBatch) must be >= 1") }
+        _ = try noiseMatching()
+    }
+
+    func noiseMatching() throws -> AdaptationSettings.NoiseMatching {
+        if noiseSigma == "auto" { return .estimate }
+        guard let s = Double(noiseSigma), s >= 0, s.isFinite else {
+            throw ValidationError("--noise-sigma \(noiseSigma): expected auto, 0 or a standard deviation >= 0 in the scan's intensity units")
+        }
+        return .sigma(s)
     }
 
     func run() throws {
@@ -103,7 +116,7 @@ struct Upsample: ParsableCommand {
                 var settings = AdaptationSettings(mode: selfSupervised ? .selfSupervised : .adapt, sliceThickness: sliceThickness,
                                                   profile: profile, steps: Reconstruction.defaultAdaptationSteps,
                                                   minutes: Reconstruction.defaultAdaptationMinutes, batchSize: adaptBatch, learningRate: adaptLr,
-                                                  seed: seed)
+                                                  seed: seed, noise: try noiseMatching())
                 if let adaptSteps { settings.steps = adaptSteps }
                 if adaptMinutes != nil || adaptSteps != nil { settings.minutes = adaptMinutes }
                 let how: Reconstruction.Method
@@ -145,6 +158,9 @@ struct Upsample: ParsableCommand {
                     }
                     if let a = r.report.adaptation {
                         Console.err(String(format: "upsample: %@ for %d steps in %.0f s, L1 %.4f -> %.4f", a.mode, a.steps, a.seconds, a.initialLoss, a.finalLoss))
+                        if let n = a.noiseSigma, noiseSigma == "auto" {
+                            Console.err(String(format: "upsample: noise sigma %.4g estimated from the background; the training inputs carry it (--noise-sigma 0: none)", n))
+                        }
                     }
                     if let saveModel {
                         var task = r.task

@@ -215,6 +215,23 @@ private func values(_ t: Tensor) throws -> [Double] { try t.to(.float64).contigu
         #expect(try NoiseModel(kind: .gaussian, snr: 10).sigma(for: half.data, mask: mask) == 5)
     }
 
+    /// The background estimate of a magnitude image's noise: a head-like ball in air with Rician
+    /// noise of sigma 5 gives 5 within 5%; without noise (zero-filled air) it gives 0.
+    @Test func backgroundSigmaRecoversTheNoiseOfAir() throws {
+        let ball = try phantom([48, 56, 24]) { i, j, k in
+            let r = (pow(Double(i) - 24, 2) + pow(Double(j) - 28, 2)) / 400 + pow(Double(k) - 12, 2) / 100
+            return r < 1 ? 100 : 0
+        }
+        #expect(try NoiseModel.backgroundSigma(of: ball.data) == 0)
+        let noisy = try NoiseModel(kind: .rician, snr: 20).apply(to: ball.data, sigma: 5, generator: Generator(seed: 2))
+        let sigma = try NoiseModel.backgroundSigma(of: noisy)
+        #expect(closeEnough(sigma, 5, rtol: 0.05), "estimated \(sigma)")
+        // A field of view inside the head: no corner is air, so no noise is claimed.
+        let inside = try noisy.narrow(0, start: 14, length: 20).narrow(1, start: 18, length: 20).narrow(2, start: 8, length: 8)
+        #expect(try NoiseModel.backgroundSigma(of: inside) == 0)
+        #expect(throws: DegradationError.self) { try NoiseModel.backgroundSigma(of: Tensor.zeros([4, 4])) }
+    }
+
     @Test func seededRunsRepeatAndDifferentSeedsDiffer() throws {
         let v = try phantom([12, 12, 30]) { i, j, k in Double(i + j + k) }
         var s = try SimulationSettings.preset("thick-5-6")

@@ -108,6 +108,31 @@ private func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 =
         }
     }
 
+    /// A thick slice averages f thin pixels, so pairs cut from a noisy scan's planes are quieter
+    /// than the scan's own slices (sigma / sqrt(f)); with the scan's noise matched, the inputs
+    /// carry sigma again; the targets keep theirs.
+    @Test func matchedNoiseBringsPairInputsToTheScansNoise() throws {
+        let sigma = 0.1, f = 5
+        let v = try Tensor.randn([60, 60, 8], generator: Generator(seed: 4)) * sigma + 1
+        func batch(_ noise: Double) throws -> (Tensor, Tensor) {
+            let s = try DegradedSliceSampler(sources: [.init(volume: v, acrossAxes: [2], voxelSize: 1, name: "noise")],
+                                             degradations: DegradationRange(spacing: [Double(f)], thicknessRatio: [1], profiles: [.rectangular]),
+                                             patch: 40, contract: .thickSlices(channels: 1, factor: f), intensityScale: 0, inputNoise: noise)
+            return try s.batch(size: 64, generator: Generator(seed: 5), augment: false)
+        }
+        let (quiet, target) = try batch(0)
+        let (matched, _) = try batch(sigma)
+        let (unmatchedSD, matchedSD) = (try quiet.std().item(), try matched.std().item())
+        #expect(abs(unmatchedSD / (sigma / Double(f).squareRoot()) - 1) < 0.1, "unmatched \(unmatchedSD)")
+        #expect(abs(matchedSD / sigma - 1) < 0.1, "matched \(matchedSD)")
+        // The targets are the thin planes themselves: the noise is not reduced there.
+        #expect(abs(try target.std().item() / sigma - 1) < 0.1)
+        #expect(throws: ModelError.self) {
+            try DegradedSliceSampler(sources: [.init(volume: v, acrossAxes: [2], voxelSize: 1, name: "noise")],
+                                     degradations: DegradationRange(spacing: [4]), patch: 40, contract: .outputGrid(channels: 1), inputNoise: 0.1)
+        }
+    }
+
     @Test func samplerPairsHaveTheDegradedAxisAsRows() throws {
         let v = try blobs([40, 50, 12], spacing: [1, 1, 1])
         let s = try DegradedSliceSampler(sources: [.init(volume: v.data, acrossAxes: [2], voxelSize: 1, name: "blobs")],
@@ -279,7 +304,7 @@ private func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 =
 @Suite struct DefaultModeRegressionTests {
     /// The default mode on a simulated crop (Colin 27, 4 mm slices every 4 mm along the crop's
     /// last axis) beats cubic interpolation inside the brain by at least 0.15 dB (0.23 dB
-    /// measured) with 300 steps on the scan (the full default takes up to 4000; bench/quality
+    /// measured) with 300 steps on the scan (the full default takes up to 7000; bench/quality
     /// measures it on whole scans).
     @Test func theDefaultModeBeatsCubicOnACrop() throws {
         let colin = packageRoot.appendingPathComponent("data/samples/colin27")

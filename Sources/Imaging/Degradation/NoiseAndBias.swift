@@ -1,3 +1,4 @@
+import Foundation
 import Torch
 
 /// Gaussian blur followed by downsampling (the seed 003 baseline: sigma 1.5).
@@ -95,6 +96,36 @@ public struct NoiseModel: Sendable, Equatable, Codable {
         }
         guard signal > 0 else { throw DegradationError.invalid("the mean signal is \(signal); SNR needs a positive signal") }
         return signal / snr
+    }
+
+    /// The noise standard deviation of a magnitude image, estimated from its background: in air an
+    /// MR magnitude image is Rayleigh-distributed (median sigma sqrt(2 ln 2), coefficient of
+    /// variation 0.52). The volume's eight corner blocks (an eighth of each dimension, at least 2
+    /// voxels) that look like air (median below a tenth of the image's 99th percentile and a
+    /// coefficient of variation between 0.3 and 0.8) are pooled, and sigma is their median over
+    /// sqrt(2 ln 2). 0 when no corner is noisy air: a zero-filled background (masked,
+    /// skull-stripped, simulated without noise), or a field of view tight around the anatomy.
+    public static func backgroundSigma(of data: Tensor) throws -> Double {
+        guard data.rank == 3 else { throw DegradationError.invalid("background noise needs a 3-D volume, got shape \(data.shape)") }
+        let shape = data.shape
+        let flat = try data.to(.float64).flatten()
+        let sample = try flat.indexSelect(0, Tensor.arange(Scalar(0), Scalar(flat.count), step: Scalar(Swift.max(1, flat.count / 1_000_000))))
+        let bright = try Percentiles.compute(sample, [99])[0]
+        var air: [Tensor] = []
+        for corner in 0..<8 {
+            var block = data
+            for a in 0..<3 {
+                let b = Swift.min(shape[a], Swift.max(2, shape[a] / 8))
+                block = try block.narrow(a, start: (corner >> a) & 1 == 0 ? 0 : shape[a] - b, length: b)
+            }
+            let values = try block.to(.float64).flatten()
+            let median = try values.quantile(0.5).item(), mean = try values.mean().item()
+            guard median > 0, median < 0.1 * bright, mean > 0 else { continue }
+            let variation = try values.std().item() / mean
+            if (0.3...0.8).contains(variation) { air.append(values) }
+        }
+        guard !air.isEmpty else { return 0 }
+        return try Tensor.cat(air, dim: 0).quantile(0.5).item() / (2 * log(2.0)).squareRoot()
     }
 
     /// `data` with noise of standard deviation `sigma` (see `sigma(for:mask:)`).

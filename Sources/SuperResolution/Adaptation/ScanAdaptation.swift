@@ -26,6 +26,10 @@ public struct AdaptationRecord: Codable, Sendable, Equatable {
     public var batchSize: Int
     public var patch: Int
     public var seed: UInt64
+    /// The scan's noise standard deviation that the pairs' inputs were brought to (`ScanAdaptation`:
+    /// in the units of the tensor it trained on; `Reconstruction`: the scan's intensity units); nil
+    /// when not matched (older records, grid models, `--noise-sigma 0`).
+    public var noiseSigma: Double?
     /// The scan's SHA-256, when known.
     public var scanSHA256: String?
 }
@@ -48,10 +52,21 @@ public struct AdaptationSettings: Sendable {
     public var seed: UInt64
     /// The network trained from scratch ("self-supervised"); nil: `defaultArchitecture(factor:)`.
     public var architecture: ModelSpec?
+    /// The noise the pairs' inputs are brought to (`DegradedSliceSampler.inputNoise`); thick-slice
+    /// models only.
+    public var noise: NoiseMatching
+
+    public enum NoiseMatching: Sendable, Equatable {
+        /// Estimated from the background of the intensities trained on (`NoiseModel.backgroundSigma`;
+        /// air must be at 0, so `Reconstruction` estimates on the scan before normalizing).
+        case estimate
+        /// This standard deviation, in the units of the intensities trained on (0: none).
+        case sigma(Double)
+    }
 
     public init(mode: Mode, sliceThickness: Double? = nil, profile: SliceProfile = .rectangular, steps: Int = 4000, minutes: Double? = 2.5,
                 batchSize: Int = 8, patch: Int = 48, learningRate: Double? = nil, seed: UInt64 = 0,
-                architecture: ModelSpec? = nil) {
+                architecture: ModelSpec? = nil, noise: NoiseMatching = .estimate) {
         self.mode = mode
         self.sliceThickness = sliceThickness
         self.profile = profile
@@ -62,6 +77,7 @@ public struct AdaptationSettings: Sendable {
         self.learningRate = learningRate
         self.seed = seed
         self.architecture = architecture
+        self.noise = noise
     }
 
     /// One-channel EDSR, 32 features, 6 blocks: on thick rows with a pixel shuffle for integer
@@ -79,6 +95,7 @@ public struct AdaptationSettings: Sendable {
         guard batchSize >= 1, patch >= 16 else { throw ModelError.invalid("adaptation batch \(batchSize) must be >= 1 and patch \(patch) >= 16") }
         if let t = sliceThickness { guard t > 0, t.isFinite else { throw ModelError.invalid("slice thickness \(t) mm must be > 0") } }
         if let l = learningRate { guard l > 0, l.isFinite else { throw ModelError.invalid("learning rate \(l) must be > 0") } }
+        if case .sigma(let s) = noise { guard s >= 0, s.isFinite else { throw ModelError.invalid("noise sigma \(s) must be >= 0") } }
     }
 }
 
@@ -111,9 +128,17 @@ public enum ScanAdaptation {
         var source = DegradedSliceSampler.Source(volume: volume, acrossAxes: [axis], voxelSize: voxelSize, foreground: foreground,
                                                  name: "the scan")
         try source.weightByGradient(planeAxes: (0..<3).filter { $0 != axis })
+        var noise: Double? = nil
+        if model.contract.fixedFactor != nil {
+            switch settings.noise {
+            case .estimate: noise = try NoiseModel.backgroundSigma(of: volume)
+            case .sigma(let s): noise = s
+            }
+            if noise == 0 { noise = nil }
+        }
         let sampler = try DegradedSliceSampler(
             sources: [source],
-            degradations: DegradationRange(acquisition), patch: settings.patch, contract: model.contract)
+            degradations: DegradationRange(acquisition), patch: settings.patch, contract: model.contract, inputNoise: noise ?? 0)
         let rate = settings.learningRate ?? (settings.mode == .adapt ? 3e-4 : 1e-3)
         let optimizer = Adam(parameters: model.namedParameters(), learningRate: rate)
         let generator = try Generator(seed: settings.seed)
@@ -153,6 +178,6 @@ public enum ScanAdaptation {
             sliceThickness: acquisition.thickness, thicknessEstimated: settings.sliceThickness == nil, profile: acquisition.profile,
             steps: step, seconds: Date().timeIntervalSince(start), initialLoss: mean(losses.prefix(tenth)),
             finalLoss: mean(losses.suffix(tenth)), learningRate: rate, batchSize: settings.batchSize, patch: settings.patch,
-            seed: settings.seed, scanSHA256: nil)
+            seed: settings.seed, noiseSigma: noise, scanSHA256: nil)
     }
 }

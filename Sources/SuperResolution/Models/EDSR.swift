@@ -150,6 +150,10 @@ public final class EDSR: Module, UnaryLayer, SuperResolutionModel, @unchecked Se
 
     /// About four feature maps of `features` channels live at once, plus the upsampler's
     /// output at factor x the rows (float32).
+    /// One pixel per 3 x 3 convolution: head, two per block, the body's last, the upsampler's
+    /// and the tail.
+    public var receptiveRadius: Int { 2 * config.blocks + (config.refines ? 3 : 4) }
+
     public func memoryPerSlice(rows: Int, width: Int) -> Int {
         4 * (4 * config.features * rows * width + 2 * config.upsampleFeatures * config.factor * rows * width)
     }

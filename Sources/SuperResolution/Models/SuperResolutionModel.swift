@@ -53,6 +53,10 @@ public protocol SuperResolutionModel: Module {
     /// Bytes of activations one input slice of `rows` x `width` needs in a forward pass without
     /// gradients (sizes batches to a memory budget).
     func memoryPerSlice(rows: Int, width: Int) -> Int
+    /// How many pixels along a slice's width each output pixel sees on either side: a slice cut
+    /// with this margin gives the same output inside the margin (reconstruction skips columns
+    /// that are empty in the input).
+    var receptiveRadius: Int { get }
     func callAsFunction(_ x: Tensor) throws -> Tensor
 }
 

@@ -44,7 +44,7 @@ public enum Reconstruction {
         /// Memory for activations (bytes) when `batch` is nil.
         public var memoryBudget: Int
         public var device: Device
-        public init(batch: Int? = nil, memoryBudget: Int = 1 << 30, device: Device = .cpu) {
+        public init(batch: Int? = nil, memoryBudget: Int = 512 << 20, device: Device = .cpu) {
             self.batch = batch
             self.memoryBudget = memoryBudget
             self.device = device
@@ -160,7 +160,7 @@ public enum Reconstruction {
             let grid = try outputGrid(of: atTarget, axis: t, factor: f, target: targetSpacing)
             r.volume = try r.volume.resampled(onto: grid, interpolation: .cubic, antiAlias: true)
             r.volume.data = try r.volume.data.clamp(min: .double(try input.data.min().item()))
-            if let keep = try foreground(of: atTarget, on: grid) { r.volume.data = try r.volume.data * keep }
+            try zeroBackground(r.volume.data, of: atTarget, positions: try slicePositions(of: atTarget, on: grid, axis: t), axis: t)
             r.report.factor = f
             r.report.inPlaneResampled = true
             r.report.workingSpacing = work
@@ -181,8 +181,10 @@ public enum Reconstruction {
                              clipsIntensities: false, factors: [f, f])
         }
         let (volume, resampledInPlane) = try inPlane(input, axis: t, target: targetSpacing)
-        let (unclipped, params) = try normalize(volume, percentiles: task.normalizationPercentiles)
-        let clipped = task.clips ? try unclipped.clamp(min: .double(0), max: .double(1)) : unclipped
+        // A clipping model's normalized input; what clipping takes away is recomputed after the
+        // model ran (one volume-sized copy fewer while it runs).
+        let (normalized, params) = try normalize(volume, percentiles: task.normalizationPercentiles)
+        let clipped = task.clips ? try normalized.clamp(min: .double(0), max: .double(1)) : normalized
         var record: AdaptationRecord? = nil
         var estimate: SliceThicknessEstimator.Estimate? = nil
         func adaptModel(_ m: inout any SuperResolutionModel, _ settings: AdaptationSettings) throws
@@ -203,8 +205,17 @@ public enum Reconstruction {
                 thickness = est!.thickness
             }
             let acquisition = SliceAcquisition(direction: .voxelAxis(t), thickness: thickness, spacing: input.spacing[t], profile: settings.profile)
+            // The noise level in the scan's units (given, or estimated from the scan's background
+            // before normalization shifts it), in the normalized units trained on; the record
+            // keeps the scan's units.
+            var trainingSettings = settings
+            switch settings.noise {
+            case .sigma(let s): trainingSettings.noise = .sigma(s / params.scale)
+            case .estimate: trainingSettings.noise = .sigma(try NoiseModel.backgroundSigma(of: volume.data) / params.scale)
+            }
             var rec = try ScanAdaptation.train(m, scan: clipped, axis: t, voxelSize: targetSpacing, acquisition: acquisition,
-                                               settings: settings, progress: adaptationProgress)
+                                               settings: trainingSettings, progress: adaptationProgress)
+            rec.noiseSigma = rec.noiseSigma.map { $0 * params.scale }
             if case .adapt(let file, _) = method {
                 rec.baseModel = file.name
                 rec.baseModelSHA256 = file.sha256
@@ -236,8 +247,11 @@ public enum Reconstruction {
         let rows = x.shape[t]
         let widest = inPlaneAxes.map { volume.shape[$0] }.max()!
         let perSlice = model.memoryPerSlice(rows: rows, width: widest)
-        // Batches of 16 slices keep the working set in cache (6.3 s against 11.7 s with 64 for Colin 27).
-        let batch = Swift.max(1, options.batch ?? Swift.min(16, options.memoryBudget / Swift.max(perSlice, 1)))
+        // Batches small enough that one call's activations stay near the cache (96 MB by the
+        // model's estimate): 16 slices of Colin 27 (6.3 s against 11.7 s with 64), one slice of
+        // 512 x 200 rows (37.7 s against 55.2 s with 11 on a 64 x 512 x 200 scan).
+        let batch = Swift.max(1, options.batch ?? Swift.min(16, (96 << 20) / Swift.max(perSlice, 1),
+                                                            options.memoryBudget / Swift.max(perSlice, 1)))
         let total = volume.shape[inPlaneAxes[0]] + volume.shape[inPlaneAxes[1]]
         var done = 0
         // One output buffer in NIfTI's disk order (i fastest), so that neither the fusion nor the
@@ -247,25 +261,49 @@ public enum Reconstruction {
         let buffer = try Tensor.zeros([outShape[2], outShape[1], outShape[0]], dtype: .float32, device: options.device)
         let sum = try buffer.permute([2, 1, 0])  // (i, j, k) view
         let half = channels / 2
+        // Columns of a slice that are 0 in the input all along the slice axis come out exactly 0
+        // (`zeroBackground`), so the model runs only on the columns between the first and last
+        // non-zero ones of each batch, with its receptive radius as margin: air around the head
+        // costs nothing, and the output is the same.
+        let hasZeros = try volume.data.eq(0).any().itemBool()
+        let margin = model.receptiveRadius + 1
         try withNoGrad {
             for (i, a) in inPlaneAxes.enumerated() {
                 let other = inPlaneAxes[1 - i]
                 // (D, W, R) with D the slicing axis, W the other in-plane axis, R the rows.
-                let stack = try x.permute([a, other, t]).contiguous()
+                // A view: each batch gathers its own slices, so no volume-sized copy is made.
+                let stack = try x.permute([a, other, t])
                 let target = try sum.permute([a, other, t])
+                let raw = try volume.data.permute([a, other, t])
                 let depth = stack.shape[0]
-                // Neighbours beyond the edges repeat the edge slice.
-                let padded = half == 0 ? stack : try Tensor.cat([
-                    stack.narrow(0, start: 0, length: 1).expand([half, stack.shape[1], rows]), stack,
-                    stack.narrow(0, start: depth - 1, length: 1).expand([half, stack.shape[1], rows])], dim: 0)
                 var start = 0
                 while start < depth {
                     let n = Swift.min(batch, depth - start)
-                    // (n, C, R, W): channel c is slice start + j + c - half.
-                    let channelSlices = try (0...(2 * half)).map { c in try padded.narrow(0, start: start + c, length: n) }
-                    let input = try Tensor.stack(channelSlices, dim: 1).transpose(2, 3).contiguous()
-                    let out = try model(input)  // n, 1, R', W
-                    _ = try target.narrow(0, start: start, length: n).add_(out.squeeze(1).transpose(1, 2))
+                    // The batch's occupied columns, widened by the margin; none: nothing to do.
+                    var (w0, width) = (0, stack.shape[1])
+                    if hasZeros {
+                        // Columns with a non-zero input voxel in any of the batch's slices.
+                        let columns = try raw.narrow(0, start: start, length: n).ne(0).sum(dims: [0, 2]).gt(0).nonzero().reshape([-1]).toArray(Int64.self)
+                        if let first = columns.first, let last = columns.last {
+                            w0 = Swift.max(0, Int(first) - margin)
+                            width = Swift.min(stack.shape[1], Int(last) + 1 + margin) - w0
+                        } else {
+                            width = 0
+                        }
+                    }
+                    if width > 0 {
+                        // (n, C, R, w): channel c is slice start + j + c - half; neighbours beyond
+                        // the edges repeat the edge slice.
+                        let columns = try stack.narrow(1, start: w0, length: width)
+                        let channelSlices = try (0...(2 * half)).map { c -> Tensor in
+                            if c == half { return try columns.narrow(0, start: start, length: n) }
+                            let slices = (0..<n).map { Int64(Swift.min(Swift.max(start + $0 + c - half, 0), depth - 1)) }
+                            return try columns.indexSelect(0, Tensor(slices, shape: [n]))
+                        }
+                        let input = try Tensor.stack(channelSlices, dim: 1).transpose(2, 3).contiguous()
+                        let out = try model(input)  // n, 1, R', w
+                        _ = try target.narrow(0, start: start, length: n).narrow(1, start: w0, length: width).add_(out.squeeze(1).transpose(1, 2))
+                    }
                     start += n
                     done += n
                     progress(done, total)
@@ -273,23 +311,30 @@ public enum Reconstruction {
             }
         }
         _ = try buffer.mul_(.double(0.5))
+        // The rest works through the output slab by slab (a few tens of MB at a time), so that a
+        // large scan's output is the only volume-sized buffer: every output slice's input
+        // position along the slice axis (the grids differ only there), and input-sized tensors
+        // lifted onto each slab by 1-D operators along that axis.
+        let positions = try slicePositions(of: volume, on: grid, axis: t)
         // What clipping took away comes back through the model's own base interpolation.
         if task.clips {
-            let excess = try (unclipped - clipped).to(.float32)
-            if try excess.abs().max().item() > 0 {
-                let restored: Tensor
-                if case .thickSlices(_, let factor) = model.contract {
-                    let k = volume.shape[t]
-                    let positions = (0..<(factor * k)).map {
-                        Swift.min(Swift.max(Double($0 / factor) + Double($0 % factor - factor / 2) / Double(factor), 0), Double(k - 1))
-                    }
-                    restored = try excess.applyingAxisOperator(Interpolation.linear.axisMatrix(positions: positions, n: k), axis: t)
+            // The part of the normalized input outside [0, 1], made slab by slab from the input.
+            func excess(_ x: Tensor) throws -> Tensor {
+                let n = try params.apply(x.to(.float32))
+                return try n - n.clamp(min: .double(0), max: .double(1))
+            }
+            if try volume.data.lt(params.offset).any().itemBool() || volume.data.gt(params.offset + params.scale).any().itemBool() {
+                let op: Tensor
+                if case .thickSlices = model.contract {
+                    let last = Double(volume.shape[t] - 1)
+                    op = try Interpolation.linear.axisMatrix(positions: positions.map { Swift.min(Swift.max($0, 0), last) }, n: volume.shape[t])
                 } else {
-                    var v = volume
-                    v.data = excess
-                    restored = try v.resampled(onto: grid, interpolation: .cubic, antiAlias: false).data.to(.float32)
+                    op = try Interpolation.cubic.axisMatrix(positions: positions, n: volume.shape[t])
                 }
-                _ = try sum.add_(restored.to(options.device))
+                let o = try op.to(.float32)
+                try forEachSlab(of: sum) { slab, range in
+                    _ = try slab.add_(try lifted(volume.data, o, axis: t, slab: range, excess).to(options.device))
+                }
             }
         }
         // y = mean * scale + offset, in place.
@@ -299,7 +344,7 @@ public enum Reconstruction {
         // where every input voxel around is 0 (the background stays 0).
         let lowest = try volume.data.min().item()
         _ = try buffer.clamp_(min: .double(lowest))
-        if let keep = try foreground(of: volume, on: grid) { _ = try sum.mul_(keep.to(options.device)) }
+        try zeroBackground(sum, of: volume, positions: positions, axis: t)
         let data = try sum.to(.cpu)
         var out = Volume(data: data, affine: grid.affine, metadata: input.metadata)
         out.metadata.description = "upres upsample"
@@ -308,13 +353,56 @@ public enum Reconstruction {
         return Result(volume: out, report: report, model: model, task: task)
     }
 
-    /// 1 where some input voxel around an output voxel is non-zero, 0 where all are exactly 0
-    /// (linear interpolation of the zero indicator); nil when the input has no zero voxel.
-    static func foreground(of volume: Volume, on grid: Grid) throws -> Tensor? {
-        guard try volume.data.eq(0).any().itemBool() else { return nil }
-        var zeros = volume
-        zeros.data = try volume.data.eq(0).to(.float32)
-        return try zeros.resampled(onto: grid, interpolation: .linear, antiAlias: false).data.lt(1 - 1e-6).to(.float32)
+    /// The input voxel position along the slice axis `t` of every output slice of `grid` (which
+    /// differs from the volume's grid only along `t`).
+    static func slicePositions(of volume: Volume, on grid: Grid, axis t: Int) throws -> [Double] {
+        guard let inverse = volume.affine.inverse() else { throw ModelError.invalid("the input's affine is singular") }
+        let m = inverse * grid.affine
+        return (0..<grid.shape[t]).map { m[t, t] * Double($0) + m[t, 3] }
+    }
+
+    /// `body` on consecutive slabs of an (i, j, k) output along k (contiguous in NIfTI's disk
+    /// order), about 32 MB each.
+    static func forEachSlab(of out: Tensor, _ body: (Tensor, Range<Int>) throws -> Void) throws {
+        let depth = out.shape[2]
+        let step = Swift.max(1, (8 << 20) / Swift.max(1, out.shape[0] * out.shape[1]))
+        var k = 0
+        while k < depth {
+            let n = Swift.min(step, depth - k)
+            try body(try out.narrow(2, start: k, length: n), k..<(k + n))
+            k += n
+        }
+    }
+
+    /// `transform` of the input-sized (i, j, k) tensor `x`, taken along the slice axis `t` through
+    /// `op` (output slices x input slices), for the output slab `slab` along k only: the transform
+    /// runs on the input voxels that slab needs, never on the whole volume.
+    static func lifted(_ x: Tensor, _ op: Tensor, axis t: Int, slab: Range<Int>, _ transform: (Tensor) throws -> Tensor) throws -> Tensor {
+        guard t == 2 else {
+            return try transform(x.narrow(2, start: slab.lowerBound, length: slab.count)).applyingAxisOperator(op, axis: t)
+        }
+        // The input slices the slab's rows of the operator touch.
+        let rows = try op.narrow(0, start: slab.lowerBound, length: slab.count)
+        let used = try rows.ne(0).sum(dim: 0).gt(0).nonzero().reshape([-1]).toArray(Int64.self)
+        guard let first = used.first.map(Int.init), let last = used.last.map(Int.init) else {
+            var shape = x.shape
+            shape[2] = slab.count
+            return try Tensor.zeros(shape, dtype: .float32)
+        }
+        return try transform(x.narrow(2, start: first, length: last - first + 1))
+            .applyingAxisOperator(rows.narrow(1, start: first, length: last - first + 1), axis: 2)
+    }
+
+    /// Sets to exactly 0 the voxels of `out` (on the output grid, slices at input `positions` along
+    /// `t`) where every input voxel around is 0: where the linear interpolation of the input's
+    /// zero indicator is 1. Nothing to do when the input has no zero voxel.
+    static func zeroBackground(_ out: Tensor, of volume: Volume, positions: [Double], axis t: Int) throws {
+        guard try volume.data.eq(0).any().itemBool() else { return }
+        let op = try Interpolation.linear.axisMatrix(positions: positions, n: volume.shape[t]).to(.float32)
+        try forEachSlab(of: out) { slab, range in
+            let keep = try lifted(volume.data, op, axis: t, slab: range) { try $0.eq(0).to(.float32) }.lt(1 - 1e-5).to(.float32)
+            _ = try slab.mul_(keep.to(slab.device))
+        }
     }
 
     /// Refuses a model that cannot serve this factor or target, naming both.
@@ -372,8 +460,8 @@ extension Reconstruction {
     /// tissue contrasts: the starting point of `--adapt` without `--model`.
     public static func defaultModelName(factor: Int) -> String { "any-contrast-x\(factor)" }
     /// The default mode's bounds on the scan: steps, and minutes as a safety stop.
-    public static let defaultAdaptationSteps = 4000
-    public static let defaultAdaptationMinutes = 2.5
+    public static let defaultAdaptationSteps = 7000
+    public static let defaultAdaptationMinutes = 2.75
 
     /// The default mode (no --model, no mode flag): a model trained from scratch on the scan.
     /// Measured on the project's test scans (bench/quality), it matched or beat adapting the

@@ -92,10 +92,21 @@ public final class DegradedSliceSampler: BatchSource {
     public let flips: Bool
     public let intensityScale: Double
     public let contrastAugmentation: Bool
+    /// The noise standard deviation of the scan the model will reconstruct (normalized units).
+    /// A thick slice averages several thin pixels, so the pairs' inputs are quieter than the
+    /// scan's slices; Gaussian noise is added to each input row to bring it back to this level
+    /// (per row sigma * sqrt(1 - sum of the row's weights squared)), so the model meets at
+    /// training the noise it meets on the scan. Thick-slice contracts only.
+    public let inputNoise: Double
 
     public init(sources: [Source], degradations: DegradationRange, patch: Int = 48, contract: InputContract = .outputGrid(channels: 1),
-                foregroundFraction: Double = 0.9, flips: Bool = true, intensityScale: Double = 0.1, contrastAugmentation: Bool = false) throws {
+                foregroundFraction: Double = 0.9, flips: Bool = true, intensityScale: Double = 0.1, contrastAugmentation: Bool = false,
+                inputNoise: Double = 0) throws {
         let channels = contract.channels
+        guard inputNoise >= 0, inputNoise.isFinite else { throw ModelError.invalid("input noise \(inputNoise) must be >= 0") }
+        guard inputNoise == 0 || contract.fixedFactor != nil else {
+            throw ModelError.invalid("matched input noise needs a thick-slice model (the model takes \(contract))")
+        }
         guard !sources.isEmpty else { throw ModelError.invalid("no training data: no volumes to cut planes from") }
         try degradations.validate()
         guard channels == 1 else {
@@ -132,6 +143,7 @@ public final class DegradedSliceSampler: BatchSource {
         self.flips = flips
         self.intensityScale = intensityScale
         self.contrastAugmentation = contrastAugmentation
+        self.inputNoise = inputNoise
     }
 
     /// A uniform draw in [0, 1) from `generator`.
@@ -207,6 +219,10 @@ public final class DegradedSliceSampler: BatchSource {
         if swap { strip = try strip.transpose(0, 1) }
         strip = try remapped(strip.narrow(1, start: c0, length: patch), source: source, generator: g, augment: augment)
         var input = try op.to(.float32).matmul(strip.to(.float32))
+        if inputNoise > 0 {
+            let deviation = try ((op * op).sum(dim: 1).neg() + 1).clamp(min: .double(0)).sqrt() * inputNoise
+            input = try input + Tensor.randn([rows, patch], generator: g) * deviation.to(.float32).unsqueeze(1)
+        }
         var target = try strip.narrow(0, start: first + k0 * f - half, length: rows * f)
         if augment {
             if flips {
