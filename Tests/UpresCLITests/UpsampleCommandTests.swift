@@ -36,6 +36,9 @@ import Testing
             ([lr, out, "--self-supervised", "--slice-thickness", "0"], "--slice-thickness 0.0 must be > 0 mm"),
             ([lr, out, "--self-supervised", "--adapt-steps", "0"], "--adapt-steps 0 must be >= 1"),
             ([lr, out, "--self-supervised", "--profile", "triangle"], "triangle"),
+            ([lr, out, "--self-supervised", "--noise-sigma=-1"], "--noise-sigma -1: expected auto, 0 or a standard deviation >= 0"),
+            ([lr, out, "--self-supervised", "--noise-sigma", "loud"], "--noise-sigma loud: expected auto"),
+            ([lr, out, "--model", "thick-5-6-t1", "--noise-sigma", "2"], "--noise-sigma applies to --adapt and --self-supervised"),
             ([lr, out, "--model", "thick-5-6-t1", "--spacing", "1.5"], "reconstructs 1.0 mm voxels, not 1.5 mm"),
         ]
         for (args, message) in cases {
