@@ -108,9 +108,10 @@ public struct NoiseModel: Sendable, Equatable, Codable {
     public static func backgroundSigma(of data: Tensor) throws -> Double {
         guard data.rank == 3 else { throw DegradationError.invalid("background noise needs a 3-D volume, got shape \(data.shape)") }
         let shape = data.shape
-        let flat = try data.to(.float64).flatten()
+        // The image's bright end from about a million voxels (no full-volume float64 copy).
+        let flat = try data.flatten()
         let sample = try flat.indexSelect(0, Tensor.arange(Scalar(0), Scalar(flat.count), step: Scalar(Swift.max(1, flat.count / 1_000_000))))
-        let bright = try Percentiles.compute(sample, [99])[0]
+        let bright = try Percentiles.compute(sample.to(.float64), [99])[0]
         var air: [Tensor] = []
         for corner in 0..<8 {
             var block = data

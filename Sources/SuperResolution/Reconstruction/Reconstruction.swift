@@ -211,7 +211,9 @@ public enum Reconstruction {
             var trainingSettings = settings
             switch settings.noise {
             case .sigma(let s): trainingSettings.noise = .sigma(s / params.scale)
-            case .estimate: trainingSettings.noise = .sigma(try NoiseModel.backgroundSigma(of: volume.data) / params.scale)
+            case .estimate where m.contract.fixedFactor != nil:
+                trainingSettings.noise = .sigma(try NoiseModel.backgroundSigma(of: volume.data) / params.scale)
+            case .estimate: trainingSettings.noise = .sigma(0)  // grid models take no matched noise
             }
             var rec = try ScanAdaptation.train(m, scan: clipped, axis: t, voxelSize: targetSpacing, acquisition: acquisition,
                                                settings: trainingSettings, progress: adaptationProgress)
