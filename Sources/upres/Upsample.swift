@@ -40,6 +40,9 @@ struct Upsample: ParsableCommand {
     @Option(name: .customLong("adapt-minutes"), help: "Training time on the scan in minutes (at most).") var adaptMinutes: Double?
     @Option(name: .customLong("adapt-lr"), help: "Learning rate on the scan (default 3e-4 to adapt, 1e-3 from scratch).") var adaptLr: Double?
     @Option(name: .customLong("adapt-batch"), help: "Patches per training step on the scan.") var adaptBatch: Int = 8
+    @Option(name: .customLong("adapt-patch"),
+            help: "Training patch side in output pixels (default 48; thick-slice models see side / factor acquired slices).")
+    var adaptPatch: Int?
     @Option(name: .customLong("noise-sigma"),
             help: "Noise standard deviation of the scan, in its intensity units, that the training pairs are brought to: auto (estimated from the background air), 0 (none) or a value.")
     var noiseSigma: String = "auto"
@@ -72,7 +75,8 @@ struct Upsample: ParsableCommand {
         let training = adapt || selfSupervised || (model == nil && interp == nil)
         if !training {
             for (flag, given) in [("--slice-thickness", sliceThickness != nil), ("--adapt-steps", adaptSteps != nil),
-                                  ("--adapt-minutes", adaptMinutes != nil), ("--adapt-lr", adaptLr != nil), ("--save-model", saveModel != nil),
+                                  ("--adapt-minutes", adaptMinutes != nil), ("--adapt-lr", adaptLr != nil), ("--adapt-patch", adaptPatch != nil),
+                                  ("--save-model", saveModel != nil),
                                   ("--noise-sigma", noiseSigma != "auto")]
             where given {
                 throw ValidationError("\(flag) applies to --adapt and --self-supervised")
@@ -83,6 +87,7 @@ struct Upsample: ParsableCommand {
         if let m = adaptMinutes, !(m > 0 && m.isFinite) { throw ValidationError("--adapt-minutes \(m) must be > 0") }
         if let l = adaptLr, !(l > 0 && l.isFinite) { throw ValidationError("--adapt-lr \(l) must be > 0") }
         if adaptBatch < 1 { throw ValidationError("--adapt-batch \(adaptBatch) must be >= 1") }
+        if let p = adaptPatch, p < 16 { throw ValidationError("--adapt-patch \(p) must be >= 16 pixels") }
         _ = try noiseMatching()
     }
 
@@ -118,6 +123,7 @@ struct Upsample: ParsableCommand {
                                                   minutes: Reconstruction.defaultAdaptationMinutes, batchSize: adaptBatch, learningRate: adaptLr,
                                                   seed: seed, noise: try noiseMatching())
                 if let adaptSteps { settings.steps = adaptSteps }
+                if let adaptPatch { settings.patch = adaptPatch }
                 if adaptMinutes != nil || adaptSteps != nil { settings.minutes = adaptMinutes }
                 let how: Reconstruction.Method
                 if selfSupervised {

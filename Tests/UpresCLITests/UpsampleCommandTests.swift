@@ -39,6 +39,8 @@ import Testing
             ([lr, out, "--self-supervised", "--noise-sigma=-1"], "--noise-sigma -1: expected auto, 0 or a standard deviation >= 0"),
             ([lr, out, "--self-supervised", "--noise-sigma", "loud"], "--noise-sigma loud: expected auto"),
             ([lr, out, "--model", "thick-5-6-t1", "--noise-sigma", "2"], "--noise-sigma applies to --adapt and --self-supervised"),
+            ([lr, out, "--self-supervised", "--adapt-patch", "8"], "--adapt-patch 8 must be >= 16 pixels"),
+            ([lr, out, "--model", "thick-5-6-t1", "--adapt-patch", "64"], "--adapt-patch applies to --adapt and --self-supervised"),
             ([lr, out, "--model", "thick-5-6-t1", "--spacing", "1.5"], "reconstructs 1.0 mm voxels, not 1.5 mm"),
         ]
         for (args, message) in cases {
