@@ -133,6 +133,46 @@ private func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 =
         }
     }
 
+    /// A large scan's foreground is thinned to about `limit` positions (every k-th in storage
+    /// order, as `nonzero()[::k]`), found slab by slab; below the limit it is `nonzero()` itself.
+    /// The gradient weights computed at those positions equal the full-volume central differences.
+    @Test func foregroundPositionsAreBoundedAndWeightedLikeTheFullVolume() throws {
+        let v = try blobs([40, 36, 10], spacing: [1, 1, 1]).data.to(.float32).contiguous()
+        let all = try v.gt(0.1).nonzero()
+        let n = all.shape[0]
+        #expect(n > 1000)
+        let same = try DegradedSliceSampler.Source.foregroundPositions(of: v, above: 0.1)
+        #expect(same.shape == all.shape)
+        #expect(try (same - all).abs().max().item() == 0)
+        for limit in [n / 3, n / 7 + 1, 100] {
+            let k = (n + limit - 1) / limit
+            let thinned = try DegradedSliceSampler.Source.foregroundPositions(of: v, above: 0.1, limit: limit)
+            let expected = try all.indexSelect(0, Tensor.arange(0, Scalar(n), step: Scalar(k)))
+            #expect(thinned.shape == expected.shape && thinned.shape[0] <= limit, "limit \(limit): \(thinned.shape)")
+            guard thinned.shape == expected.shape else { continue }
+            #expect(try (thinned - expected).abs().max().item() == 0, "limit \(limit)")
+        }
+        // Weights: floor + |central-difference gradient in the plane| / its mean, 0 on the faces.
+        var source = DegradedSliceSampler.Source(volume: v, acrossAxes: [2], voxelSize: 1, foreground: all, name: "blobs")
+        try source.weightByGradient(planeAxes: [0, 1], floor: 0.5)
+        let x = try v.to(.float64).toArray(Double.self)
+        let p = try all.toArray(Int64.self).map(Int.init)
+        func at(_ i: Int, _ j: Int, _ k: Int) -> Double { x[(i * 36 + j) * 10 + k] }
+        var g: [Double] = []
+        for r in 0..<n {
+            let (i, j, k) = (p[3 * r], p[3 * r + 1], p[3 * r + 2])
+            let di = (1..<39).contains(i) ? (at(i + 1, j, k) - at(i - 1, j, k)) / 2 : 0
+            let dj = (1..<35).contains(j) ? (at(i, j + 1, k) - at(i, j - 1, k)) / 2 : 0
+            g.append((di * di + dj * dj).squareRoot())
+        }
+        let mean = g.reduce(0, +) / Double(n)
+        var running = 0.0
+        let expected = g.map { running += $0 / mean + 0.5; return running }
+        let got = try #require(source.cumulativeWeights)
+        #expect(got.count == n)
+        #expect(zip(got, expected).allSatisfy { abs($0 - $1) <= 1e-4 * Swift.max(1, abs($1)) }, "\(got.last!) vs \(expected.last!)")
+    }
+
     @Test func samplerPairsHaveTheDegradedAxisAsRows() throws {
         let v = try blobs([40, 50, 12], spacing: [1, 1, 1])
         let s = try DegradedSliceSampler(sources: [.init(volume: v.data, acrossAxes: [2], voxelSize: 1, name: "blobs")],

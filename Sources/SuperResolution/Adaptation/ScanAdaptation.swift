@@ -124,7 +124,7 @@ public enum ScanAdaptation {
         }
         let start = Date()
         let volume = try scan.to(.float32).contiguous()
-        let foreground = try volume.gt(0.1).nonzero()
+        let foreground = try DegradedSliceSampler.Source.foregroundPositions(of: volume, above: 0.1)
         var source = DegradedSliceSampler.Source(volume: volume, acrossAxes: [axis], voxelSize: voxelSize, foreground: foreground,
                                                  name: "the scan")
         try source.weightByGradient(planeAxes: (0..<3).filter { $0 != axis })

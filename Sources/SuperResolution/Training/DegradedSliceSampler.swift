@@ -306,24 +306,54 @@ public final class DegradedSliceSampler: BatchSource {
 
 extension DegradedSliceSampler.Source {
     /// Weights every foreground voxel by `floor` + its in-plane gradient magnitude across
-    /// `planeAxes` (central differences), normalized to mean 1 of the gradient: patches land on
-    /// edges more often than on flat tissue.
+    /// `planeAxes` (central differences; 0 on the volume's faces), normalized to mean 1 of the
+    /// gradient: patches land on edges more often than on flat tissue. Computed at the foreground
+    /// positions only, so a large scan costs no volume-sized temporaries.
     public mutating func weightByGradient(planeAxes: [Int], floor: Double = 0.5) throws {
         guard let fg = foreground, fg.shape[0] > 0 else { return }
-        var magnitude = try Tensor.zeros(volume.shape, dtype: .float32)
-        for a in planeAxes where volume.shape[a] > 2 {
-            let n = volume.shape[a]
-            let d = try (volume.narrow(a, start: 2, length: n - 2) - volume.narrow(a, start: 0, length: n - 2)) * 0.5
-            magnitude = try magnitude + Tensor.cat([volume.narrow(a, start: 0, length: 1) * 0, d * d, volume.narrow(a, start: 0, length: 1) * 0], dim: a)
-        }
-        let flat = try magnitude.sqrt().flatten()
-        let strides = [volume.shape[1] * volume.shape[2], volume.shape[2], 1]
+        let shape = volume.shape
+        let flat = try volume.contiguous().reshape([-1])
+        let strides = [shape[1] * shape[2], shape[2], 1]
         let linear = try (fg.select(1, 0) * strides[0] + fg.select(1, 1) * strides[1] + fg.select(1, 2)).to(.int64)
-        let g = try flat.indexSelect(0, linear).to(.float64)
+        var squared = try Tensor.zeros([fg.shape[0]], dtype: .float32)
+        for a in planeAxes where shape[a] > 2 {
+            let coordinate = try fg.select(1, a)
+            let interior = try coordinate.gt(0).logicalAnd(coordinate.lt(shape[a] - 1))
+            let up = try (linear + strides[a]).clamp(max: .int(Int64(flat.shape[0] - 1)))
+            let down = try (linear - strides[a]).clamp(min: .int(0))
+            let d = try (flat.indexSelect(0, up) - flat.indexSelect(0, down)) * 0.5
+            squared = try squared + d * d * interior.to(.float32)
+        }
+        let g = try squared.sqrt().to(.float64)
         let mean = Swift.max(try g.mean().item(), 1e-12)
         let w = try (g / mean + floor).toArray(Double.self)
         var running = 0.0
         cumulativeWeights = w.map { running += $0; return running }
+    }
+
+    /// The positions (M, 3) of the voxels above `threshold`, at most about `limit` of them: when
+    /// there are more (a 512 x 512 x 200 scan has tens of millions), every k-th in storage order,
+    /// with k the smallest that keeps at most `limit`. Found slab by slab, so no index list the
+    /// size of the volume is made; below the limit, exactly `volume.gt(threshold).nonzero()`.
+    public static func foregroundPositions(of volume: Tensor, above threshold: Double, limit: Int = 2_000_000) throws -> Tensor {
+        let count = try volume.gt(threshold).sum().itemInt()
+        let step = Swift.max(1, (count + limit - 1) / Swift.max(limit, 1))
+        if step == 1 { return try volume.gt(threshold).nonzero() }
+        var parts: [Tensor] = []
+        var seen = 0
+        let depth = volume.shape[0]
+        let slab = Swift.max(1, depth / 16)
+        for start in Swift.stride(from: 0, to: depth, by: slab) {
+            let positions = try volume.narrow(0, start: start, length: Swift.min(slab, depth - start)).gt(threshold).nonzero()
+            let m = positions.shape[0]
+            let first = (step - seen % step) % step  // the slab's first kept position
+            if first < m {
+                let keep = try Tensor.arange(Scalar(first), Scalar(m), step: Scalar(step))
+                parts.append(try positions.indexSelect(0, keep) + Tensor([Int64(start), 0, 0], shape: [1, 3]))
+            }
+            seen += m
+        }
+        return try Tensor.cat(parts, dim: 0)
     }
 
     /// A thin-voxel training volume: normalized min-max on `percentiles` (not clipped, as
