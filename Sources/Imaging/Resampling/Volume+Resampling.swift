@@ -82,7 +82,11 @@ extension Volume {
         let sourceType = data.dtype
         var out: Tensor
         if let axes = Self.axisAlignment(m) {
-            out = try separable(m, axes: axes, target: target.shape, interpolation: interpolation, antiAlias: antiAlias)
+            // Computed in float64, stored as the result type straight away (float32 unless the
+            // source is float64, or integer labels resampled by nearest neighbour).
+            let keep64 = sourceType == .float64 || (interpolation == .nearest && !sourceType.isFloatingPoint)
+            out = try separable(m, axes: axes, target: target.shape, interpolation: interpolation, antiAlias: antiAlias,
+                                result: keep64 ? .float64 : .float32)
         } else {
             out = try general(m, target: target.shape, interpolation: interpolation, antiAlias: antiAlias)
         }
@@ -107,9 +111,14 @@ extension Volume {
         return Set(axes).count == 3 ? axes : nil
     }
 
-    func separable(_ m: Affine, axes: [Int], target: [Int], interpolation: Interpolation, antiAlias: Bool) throws -> Tensor {
+    /// The axis-aligned case: one 1-D operator per axis that moves. The last one runs slab by slab
+    /// (`slabElements` float64 values at a time, 64 MB) into the result, so that a large upsampled
+    /// volume exists once, in `result`'s type, rather than as a float64 volume and its copies.
+    func separable(_ m: Affine, axes: [Int], target: [Int], interpolation: Interpolation, antiAlias: Bool,
+                   result: DType, slabElements: Int = 8 << 20) throws -> Tensor {
         let extra = Array(3..<data.rank)
         var x = try data.to(.float64).permute(axes + extra)
+        var passes: [(axis: Int, op: Tensor)] = []
         for c in 0..<3 {
             let r = axes[c]
             let n = shape[r]
@@ -120,11 +129,25 @@ extension Volume {
             }
             let factor = Swift.abs(scale)
             let sigma = antiAlias && factor > 1 + 1e-9 ? (factor - 1) / 2 : 0
-            let op = try AxisOperator.matrix(positions: positions, n: n, method: interpolation, antiAliasSigma: sigma)
-            // Apply along axis c: move it last, multiply by the operator's transpose, move it back.
-            x = try x.transpose(c, x.rank - 1).matmul(op.transpose(0, 1)).transpose(c, x.rank - 1)
+            passes.append((c, try AxisOperator.matrix(positions: positions, n: n, method: interpolation, antiAliasSigma: sigma)))
         }
-        return try x.contiguous()
+        // Apply along axis c: move it last, multiply by the operator's transpose, move it back.
+        func apply(_ x: Tensor, _ c: Int, _ op: Tensor) throws -> Tensor {
+            try x.transpose(c, x.rank - 1).matmul(op.transpose(0, 1)).transpose(c, x.rank - 1)
+        }
+        guard let last = passes.popLast() else { return try x.to(result).contiguous() }
+        for (c, op) in passes { x = try apply(x, c, op) }
+        var shape = x.shape
+        shape[last.axis] = last.op.shape[0]
+        let out = try Tensor.empty(shape, dtype: result)
+        let slabAxis = last.axis == 0 ? 1 : 0
+        let perSlab = shape.reduce(1, *) / shape[slabAxis]
+        let step = Swift.max(1, slabElements / Swift.max(perSlab, 1))
+        for start in Swift.stride(from: 0, to: shape[slabAxis], by: step) {
+            let n = Swift.min(step, shape[slabAxis] - start)
+            _ = try out.narrow(slabAxis, start: start, length: n).copy_(apply(x.narrow(slabAxis, start: start, length: n), last.axis, last.op))
+        }
+        return out
     }
 
     func general(_ m: Affine, target: [Int], interpolation: Interpolation, antiAlias: Bool) throws -> Tensor {
