@@ -21,8 +21,8 @@ test: bootstrap
 DEMO := data/demo
 # The main job on the sample data: Colin 27 (never seen in training) simulated as a clinical
 # coronal scan of 4 mm slices every 5 mm (an acquisition no shipped model was trained on as such),
-# reconstructed at 1 mm by the default mode (the shipped any-contrast-x5 model adapted to the scan,
-# slice thickness estimated from the scan) and by cubic interpolation on the same grid, both
+# reconstructed at 1 mm by the default mode (a network trained from scratch on the scan's own
+# in-plane slices, slice thickness estimated from the scan) and by cubic interpolation on the same grid, both
 # evaluated inside the brain and on the whole head against the original, and a sagittal snapshot.
 demo: build
 	@mkdir -p $(DEMO)
