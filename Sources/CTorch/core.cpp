@@ -10,6 +10,9 @@
 
 #include <cstdlib>
 #include <mutex>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <sstream>
 
 namespace {
@@ -141,6 +144,13 @@ bool upt_cuda_is_available(void) {
 }
 int upt_cuda_synchronize(int32_t index) { UPT_TRY(torch::cuda::synchronize(index)) }
 bool upt_has_mkldnn(void) { return at::hasMKLDNN(); }
+int upt_release_freed_memory(void) {
+#if defined(__GLIBC__)
+  return malloc_trim(0);
+#else
+  return 0;
+#endif
+}
 bool upt_has_openmp(void) { return at::hasOpenMP(); }
 
 void upt_free(upt_tensor t) { delete reinterpret_cast<at::Tensor *>(t); }

@@ -72,6 +72,8 @@ int32_t upt_cuda_device_count(void);
 bool upt_cuda_is_available(void);
 int upt_cuda_synchronize(int32_t index);
 bool upt_has_mkldnn(void);
+/* Returns freed C-heap memory to the system (glibc malloc_trim); 0 where unavailable. */
+int upt_release_freed_memory(void);
 bool upt_has_openmp(void);
 
 /* ---- lifecycle and facts ------------------------------------------------------------------ */

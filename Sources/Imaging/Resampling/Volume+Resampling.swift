@@ -72,7 +72,10 @@ extension Volume {
     /// linear, eight trilinear fetches of the B-spline coefficients for cubic, gathers for sinc).
     /// Leading axes beyond the third (4-D) are resampled alike. Anti-aliasing blurs an axis before
     /// it is downsampled (sigma = (factor - 1) / 2 source voxels); it does not apply to nearest.
-    public func resampled(onto target: Grid, interpolation: Interpolation = .linear, antiAlias: Bool = true) throws -> Volume {
+    /// `diskOrder`: an axis-aligned result is laid out with its first axis fastest (NIfTI's order,
+    /// a permuted view), so that writing a large result makes no transposed copy of it.
+    public func resampled(onto target: Grid, interpolation: Interpolation = .linear, antiAlias: Bool = true,
+                          diskOrder: Bool = false) throws -> Volume {
         guard shape.count >= 3 else { throw ResamplingError.invalid("resampling needs a 3-D (or 4-D) volume, got shape \(shape)") }
         guard data.dtype.isFloatingPoint || data.dtype.isInteger || data.dtype == .bool else {
             throw ResamplingError.invalid("cannot resample \(data.dtype) voxels (complex or colour); convert to real scalars first")
@@ -86,7 +89,7 @@ extension Volume {
             // source is float64, or integer labels resampled by nearest neighbour).
             let keep64 = sourceType == .float64 || (interpolation == .nearest && !sourceType.isFloatingPoint)
             out = try separable(m, axes: axes, target: target.shape, interpolation: interpolation, antiAlias: antiAlias,
-                                result: keep64 ? .float64 : .float32)
+                                result: keep64 ? .float64 : .float32, diskOrder: diskOrder)
         } else {
             out = try general(m, target: target.shape, interpolation: interpolation, antiAlias: antiAlias)
         }
@@ -115,7 +118,7 @@ extension Volume {
     /// (`slabElements` float64 values at a time, 64 MB) into the result, so that a large upsampled
     /// volume exists once, in `result`'s type, rather than as a float64 volume and its copies.
     func separable(_ m: Affine, axes: [Int], target: [Int], interpolation: Interpolation, antiAlias: Bool,
-                   result: DType, slabElements: Int = 8 << 20) throws -> Tensor {
+                   result: DType, slabElements: Int = 8 << 20, diskOrder: Bool = false) throws -> Tensor {
         let extra = Array(3..<data.rank)
         var x = try data.to(.float64).permute(axes + extra)
         var passes: [(axis: Int, op: Tensor)] = []
@@ -139,7 +142,8 @@ extension Volume {
         for (c, op) in passes { x = try apply(x, c, op) }
         var shape = x.shape
         shape[last.axis] = last.op.shape[0]
-        let out = try Tensor.empty(shape, dtype: result)
+        let reversed = Array((0..<shape.count).reversed())
+        let out = diskOrder ? try Tensor.empty(shape.reversed(), dtype: result).permute(reversed) : try Tensor.empty(shape, dtype: result)
         let slabAxis = last.axis == 0 ? 1 : 0
         let perSlab = shape.reduce(1, *) / shape[slabAxis]
         let step = Swift.max(1, slabElements / Swift.max(perSlab, 1))

@@ -158,7 +158,7 @@ public enum Reconstruction {
                             adaptationProgress: adaptationProgress, progress: progress)
             let (atTarget, _) = try inPlane(input, axis: t, target: targetSpacing)
             let grid = try outputGrid(of: atTarget, axis: t, factor: f, target: targetSpacing)
-            r.volume = try r.volume.resampled(onto: grid, interpolation: .cubic, antiAlias: true)
+            r.volume = try r.volume.resampled(onto: grid, interpolation: .cubic, antiAlias: true, diskOrder: true)
             r.volume.data = try r.volume.data.clamp(min: .double(try input.data.min().item()))
             try zeroBackground(r.volume.data, of: atTarget, positions: try slicePositions(of: atTarget, on: grid, axis: t), axis: t)
             r.report.factor = f
@@ -269,6 +269,7 @@ public enum Reconstruction {
         // costs nothing, and the output is the same.
         let hasZeros = try volume.data.eq(0).any().itemBool()
         let margin = model.receptiveRadius + 1
+        var lastRelease = Date()
         try withNoGrad {
             for (i, a) in inPlaneAxes.enumerated() {
                 let other = inPlaneAxes[1 - i]
@@ -308,6 +309,13 @@ public enum Reconstruction {
                     }
                     start += n
                     done += n
+                    // Freed activations go back to the system every 2 s: a 512 x 512 x 200 scan
+                    // peaked at 2.52 GiB in 249 s, against 3.29 GiB in 237 s without and 2.29
+                    // GiB in 287 s after every batch (bench/upsample-large's input).
+                    if Date().timeIntervalSince(lastRelease) > 2 {
+                        TorchRuntime.releaseFreedMemory()
+                        lastRelease = Date()
+                    }
                     progress(done, total)
                 }
             }
@@ -451,7 +459,7 @@ public enum Reconstruction {
         let grid = try outputGrid(of: volume, axis: t, factor: f, target: targetSpacing)
         var v = volume
         v.data = try v.data.to(.float32)
-        var out = try v.resampled(onto: grid, interpolation: method, antiAlias: false)
+        var out = try v.resampled(onto: grid, interpolation: method, antiAlias: false, diskOrder: true)
         out.metadata.description = "upres upsample --interp \(method)"
         return out
     }
