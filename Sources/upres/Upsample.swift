@@ -38,7 +38,7 @@ struct Upsample: ParsableCommand {
     @Option(help: "Slice profile for --adapt/--self-supervised: rectangular, gaussian, sinc.") var profile: SliceProfile = .rectangular
     @Option(name: .customLong("adapt-steps"), help: "Training steps on the scan (at most).") var adaptSteps: Int?
     @Option(name: .customLong("adapt-minutes"), help: "Training time on the scan in minutes (at most).") var adaptMinutes: Double?
-    @Option(name: .customLong("adapt-lr"), help: "Learning rate on the scan (default 3e-4 to adapt, 1e-3 from scratch).") var adaptLr: Double?
+    @Option(name: .customLong("adapt-lr"), help: "Learning rate on the scan (default 3e-4 to adapt, 2e-3 from scratch).") var adaptLr: Double?
     @Option(name: .customLong("adapt-batch"), help: "Patches per training step on the scan.") var adaptBatch: Int = 8
     @Option(name: .customLong("adapt-patch"),
             help: "Training patch side in output pixels (default 48; thick-slice models see side / factor acquired slices).")
