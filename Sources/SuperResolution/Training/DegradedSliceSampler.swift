@@ -336,9 +336,10 @@ extension DegradedSliceSampler.Source {
     /// with k the smallest that keeps at most `limit`. Found slab by slab, so no index list the
     /// size of the volume is made; below the limit, exactly `volume.gt(threshold).nonzero()`.
     public static func foregroundPositions(of volume: Tensor, above threshold: Double, limit: Int = 2_000_000) throws -> Tensor {
-        let count = try volume.gt(threshold).sum().itemInt()
+        let mask = try volume.gt(threshold)
+        let count = try mask.sum().itemInt()
         let step = Swift.max(1, (count + limit - 1) / Swift.max(limit, 1))
-        if step == 1 { return try volume.gt(threshold).nonzero() }
+        if step == 1 { return try mask.nonzero() }
         var parts: [Tensor] = []
         var seen = 0
         let depth = volume.shape[0]
