@@ -52,3 +52,67 @@ public func ssimLoss(_ prediction: Tensor, _ target: Tensor, dataRange: Double =
     let map = try ((mx * my * 2 + c1) * (vxy * 2 + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return try 1 - map.mean()
 }
+
+/// The adversarial objectives of the seeds: what the critic minimizes and what the generator
+/// minimizes, from the critic's raw outputs (logits or scores, any shape: a PatchGAN's map is
+/// averaged over its patches).
+public enum AdversarialLoss: String, Sendable, Codable, CaseIterable {
+    /// Non-saturating GAN (Goodfellow 2014; seed 001 with 0.05 x BCE): the critic's
+    /// BCE(D(real), 1) + BCE(D(fake), 0); the generator's BCE(D(fake), 1).
+    case bce
+    /// Seed 000's critic-guided loss: the critic as `bce`; the generator's
+    /// 1 - mean(sigmoid(D(fake))), i.e. one minus the critic's mean belief that the output is real.
+    case criticGuided = "critic-guided"
+    /// Hinge GAN (Lim & Ye 2017): the critic's mean(relu(1 - D(real))) + mean(relu(1 + D(fake)));
+    /// the generator's -mean(D(fake)).
+    case hinge
+    /// Wasserstein GAN (Arjovsky 2017; seed 004 with the gradient penalty): the critic's
+    /// mean(D(fake)) - mean(D(real)); the generator's -mean(D(fake)).
+    case wasserstein
+
+    /// The critic's loss on its outputs for real and for generated samples.
+    public func criticLoss(real: Tensor, fake: Tensor) throws -> Tensor {
+        switch self {
+        case .bce, .criticGuided:
+            return try real.binaryCrossEntropyWithLogits(Tensor.ones(like: real))
+                + fake.binaryCrossEntropyWithLogits(Tensor.zeros(like: fake))
+        case .hinge:
+            return try (1 - real).relu().mean() + (fake + 1).relu().mean()
+        case .wasserstein:
+            return try fake.mean() - real.mean()
+        }
+    }
+
+    /// The generator's adversarial loss on the critic's outputs for its samples.
+    public func generatorLoss(fake: Tensor) throws -> Tensor {
+        switch self {
+        case .bce: try fake.binaryCrossEntropyWithLogits(Tensor.ones(like: fake))
+        case .criticGuided: try 1 - fake.sigmoid().mean()
+        case .hinge, .wasserstein: try -fake.mean()
+        }
+    }
+}
+
+/// WGAN-GP's penalty (Gulrajani 2017): mean over the batch of (|grad_x D(x)|_2 - 1)^2 at
+/// x = e real + (1 - e) fake, one e ~ U[0, 1) per sample drawn from `generator`. Differentiable
+/// in the critic's parameters (the gradient is taken with `createGraph`); multiply by lambda
+/// (10 in seed 004).
+public func gradientPenalty(critic: (Tensor) throws -> Tensor, real: Tensor, fake: Tensor, generator: Generator?) throws -> Tensor {
+    guard real.shape == fake.shape, real.rank >= 2 else {
+        throw TorchError.invalidArgument(operation: "gradient_penalty", message: "real \(real.shape) and fake \(fake.shape) must be batches of one shape")
+    }
+    let e = try Tensor.rand([real.shape[0]] + Array(repeating: 1, count: real.rank - 1), dtype: real.dtype, generator: generator).to(real.device)
+    return try gradientPenalty(critic: critic, real: real, fake: fake, mixing: e)
+}
+
+/// The penalty at x = e real + (1 - e) fake for given mixing weights `e` (one per sample,
+/// broadcast over the rest).
+public func gradientPenalty(critic: (Tensor) throws -> Tensor, real: Tensor, fake: Tensor, mixing e: Tensor) throws -> Tensor {
+    let mixed = try (real.detach() * e + fake.detach() * (1 - e)).requiresGrad(true)
+    let score = try critic(mixed)
+    guard let g = try gradients(of: [score], withRespectTo: [mixed], gradOutputs: [Tensor.ones(like: score)], createGraph: true).first ?? nil else {
+        throw TorchError.invalidArgument(operation: "gradient_penalty", message: "the critic's output does not depend on its input")
+    }
+    let norms = try g.flatten(startDim: 1).norm(p: 2, dims: [1])
+    return try ((norms - 1) * (norms - 1)).mean()
+}

@@ -170,11 +170,25 @@ public final class LayerNorm: Module, UnaryLayer {
 /// Zeroes elements with probability p in training mode, scaling the rest by 1 / (1 - p).
 public final class Dropout: Module, UnaryLayer {
     public let p: Double
+    /// Where the masks come from: nil for libtorch's global generator; a run's own stream makes
+    /// the masks reproducible and resumable (checkpoints save the generator's state).
+    public var generator: Generator?
     public init(p: Double = 0.5) {
         self.p = p
         super.init()
     }
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.dropout(p: p, training: isTraining) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        guard let generator, isTraining, p > 0 else { return try x.dropout(p: p, training: isTraining) }
+        let keep = try Tensor.rand(x.shape, dtype: x.dtype, generator: generator).to(x.device).ge(p).to(x.dtype)
+        return try x * keep * (1 / (1 - p))
+    }
+}
+
+extension Module {
+    /// Gives every dropout layer inside this module one random stream.
+    public func setDropoutGenerator(_ generator: Generator?) {
+        for (_, m) in namedModules() { (m as? Dropout)?.generator = generator }
+    }
 }
 
 /// The activations as layers.

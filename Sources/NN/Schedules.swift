@@ -15,10 +15,21 @@ public enum LearningRateSchedule: Sendable, Equatable, Codable {
     /// Cosine annealing with warm restarts (`CosineAnnealingWarmRestarts`, SGDR): periods T0,
     /// T0 Tmult, T0 Tmult^2, ...; eta_min + (base - eta_min)(1 + cos(pi T_cur / T_i)) / 2.
     case cosineWarmRestarts(t0: Int, tMult: Int, etaMin: Double)
+    /// `ReduceLROnPlateau` on the validation loss: the rate is base x the multiplier the trainer's
+    /// ``ReduceOnPlateau`` holds (saved with checkpoints); `rate(base:step:)` gives the base.
+    case plateau(factor: Double, patience: Int, threshold: Double, cooldown: Int, minRate: Double)
+
+    /// The plateau rule this schedule names, fresh; nil for the step-driven schedules.
+    public var plateauRule: ReduceOnPlateau? {
+        if case let .plateau(factor, patience, threshold, cooldown, minRate) = self {
+            return ReduceOnPlateau(factor: factor, patience: patience, threshold: threshold, cooldown: cooldown, minRate: minRate)
+        }
+        return nil
+    }
 
     public func rate(base: Double, step t: Int) -> Double {
         switch self {
-        case .constant:
+        case .constant, .plateau:
             return base
         case let .step(size, gamma):
             return base * pow(gamma, Double(t / Swift.max(size, 1)))
@@ -66,6 +77,15 @@ public struct ReduceOnPlateau: Sendable, Equatable, Codable {
         self.threshold = threshold
         self.cooldown = cooldown
         self.minRate = minRate
+    }
+
+    /// The state as four numbers (best, bad checks, cooldown left, multiplier), for checkpoints.
+    public var state: [Double] { [best, Double(badChecks), Double(cooldownLeft), scale] }
+
+    /// Restores a state saved with ``state``.
+    public mutating func restore(_ state: [Double]) throws {
+        guard state.count == 4 else { throw NNError.stateDict(source: "plateau schedule", problems: ["expected 4 numbers, got \(state.count)"]) }
+        (best, badChecks, cooldownLeft, scale) = (state[0], Int(state[1]), Int(state[2]), state[3])
     }
 
     /// Records a value; returns the new multiplier.

@@ -158,7 +158,8 @@ public struct VGG16Features: @unchecked Sendable {
         }
     }
 
-    static func standardize(_ x: Tensor) throws -> Tensor {
+    /// ImageNet standardization of (N, 3, H, W) images in [0, 1], as VGG16 expects.
+    public static func standardize(_ x: Tensor) throws -> Tensor {
         let mean = try Tensor([0.485, 0.456, 0.406], shape: [1, 3, 1, 1]).to(.float32)
         let sd = try Tensor([0.229, 0.224, 0.225], shape: [1, 3, 1, 1]).to(.float32)
         return try (x - mean) / sd

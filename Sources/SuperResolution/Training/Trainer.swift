@@ -16,7 +16,21 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var weightDecay: Double
     public var schedule: LearningRateSchedule
     public var warmupSteps: Int
+    /// The single pixel loss of configs without `losses`.
     public var loss: Loss
+    /// Weighted generator terms (`GeneratorObjective.termNames`), e.g. {"l1": 1, "perceptual": 0.1};
+    /// replaces `loss` when given.
+    public var losses: [String: Double]?
+    /// The feature network of the `perceptual` term.
+    public var perceptual: PerceptualConfig?
+    /// A critic trained against the model (GAN training); nil for pixel losses only.
+    public var adversarial: AdversarialConfig?
+    /// Adam's betas for the model.
+    public var betas: [Double]
+    /// A model file whose weights start the run (fine-tuning); its architecture must be `model`'s.
+    public var initialWeights: String?
+    /// Parameter-name prefixes of the model kept fixed (e.g. "head", "body.0"): not optimized.
+    public var freeze: [String]
     public var clipGradNorm: Double?
     public var logEvery: Int
     public var validateEvery: Int
@@ -27,7 +41,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public init(model: ModelSpec = ModelSpec(EDSRConfig()), task: ModelTask = ModelTask(), data: DataConfig = DataConfig(), seed: UInt64 = 0,
                 steps: Int = 2000, batchSize: Int = 8, optimizer: String = "adam", learningRate: Double = 2e-4, weightDecay: Double = 0,
                 schedule: LearningRateSchedule = .cosineWarmRestarts(t0: 500, tMult: 2, etaMin: 1e-6), warmupSteps: Int = 50,
-                loss: Loss = .l1, clipGradNorm: Double? = 1, logEvery: Int = 10, validateEvery: Int = 200, checkpointEvery: Int = 100,
+                loss: Loss = .l1, losses: [String: Double]? = nil, perceptual: PerceptualConfig? = nil, adversarial: AdversarialConfig? = nil,
+                betas: [Double] = [0.9, 0.999], initialWeights: String? = nil, freeze: [String] = [],
+                clipGradNorm: Double? = 1, logEvery: Int = 10, validateEvery: Int = 200, checkpointEvery: Int = 100,
                 threads: Int? = nil, name: String = "edsr") {
         self.model = model
         self.task = task
@@ -41,6 +57,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         self.schedule = schedule
         self.warmupSteps = warmupSteps
         self.loss = loss
+        self.losses = losses
+        self.perceptual = perceptual
+        self.adversarial = adversarial
+        self.betas = betas
+        self.initialWeights = initialWeights
+        self.freeze = freeze
         self.clipGradNorm = clipGradNorm
         self.logEvery = logEvery
         self.validateEvery = validateEvery
@@ -50,8 +72,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, task, data, seed, steps, batchSize, optimizer, learningRate, weightDecay, schedule, warmupSteps, loss,
-             clipGradNorm, logEvery, validateEvery, checkpointEvery, threads, name
+        case model, task, data, seed, steps, batchSize, optimizer, learningRate, weightDecay, schedule, warmupSteps, loss, losses,
+             perceptual, adversarial, betas, initialWeights, freeze, clipGradNorm, logEvery, validateEvery, checkpointEvery, threads, name
     }
 
     /// Every field may be left out (its default is used); unknown fields are errors.
@@ -71,6 +93,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         schedule = try c.value(.schedule, or: d.schedule)
         warmupSteps = try c.value(.warmupSteps, or: d.warmupSteps)
         loss = try c.value(.loss, or: d.loss)
+        losses = try c.decodeIfPresent([String: Double].self, forKey: .losses)
+        if losses != nil && c.contains(.loss) {
+            throw DecodingError.dataCorruptedError(forKey: .losses, in: c, debugDescription: "give loss (one term) or losses (weighted terms), not both")
+        }
+        perceptual = try c.decodeIfPresent(PerceptualConfig.self, forKey: .perceptual)
+        adversarial = try c.decodeIfPresent(AdversarialConfig.self, forKey: .adversarial)
+        betas = try c.value(.betas, or: d.betas)
+        initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
+        freeze = try c.value(.freeze, or: d.freeze)
         clipGradNorm = c.contains(.clipGradNorm) ? try c.decodeIfPresent(Double.self, forKey: .clipGradNorm) : d.clipGradNorm
         logEvery = try c.value(.logEvery, or: d.logEvery)
         validateEvery = try c.value(.validateEvery, or: d.validateEvery)
@@ -88,6 +119,24 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard ["adam", "adamw", "sgd"].contains(optimizer) else {
             throw ModelError.invalid("optimizer '\(optimizer)' must be adam, adamw or sgd")
         }
+        guard betas.count == 2, betas.allSatisfy({ (0..<1).contains($0) }) else {
+            throw ModelError.invalid("betas must be two numbers in [0, 1), got \(betas)")
+        }
+        try perceptual?.validate()
+        try adversarial?.validate()
+        if let adversarial, adversarial.startStep >= steps {
+            throw ModelError.invalid("adversarial.startStep \(adversarial.startStep) is not before the last step (\(steps)): the critic would never train")
+        }
+        let terms = generatorTerms
+        if let bad = terms.keys.sorted().first(where: { !GeneratorObjective.termNames.contains($0) }) {
+            throw ModelError.invalid("losses: unknown term '\(bad)'; expected \(GeneratorObjective.termNames.joined(separator: ", "))")
+        }
+        guard terms.values.contains(where: { $0 > 0 }) || (adversarial?.weight ?? 0) > 0 else {
+            throw ModelError.invalid("losses: every weight is 0 and there is no adversarial term: nothing to train on")
+        }
+        if (terms["perceptual"] ?? 0) > 0 && perceptual == nil {
+            throw ModelError.invalid("losses.perceptual needs a perceptual section (vggWeights or critic)")
+        }
         switch model.contract {
         case .thickSlices(_, let factor):
             guard Swift.abs(task.sliceSpacing / task.targetSpacing - Double(factor)) < 1e-6 else {
@@ -101,6 +150,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     }
 }
 
+extension TrainConfig {
+    /// The generator's weighted terms: `losses`, or `loss` with weight 1.
+    public var generatorTerms: [String: Double] { losses ?? [loss.rawValue: 1] }
+}
+
 /// What the trainer reports (logs, TensorBoard, progress).
 public protocol TrainingObserver: AnyObject {
     func scalars(step: Int, _ values: [String: Double])
@@ -109,17 +163,36 @@ public protocol TrainingObserver: AnyObject {
 }
 
 /// A training run in a folder: config.json, log.jsonl, checkpoint.safetensors (resumable),
-/// best.safetensors, and at the end model.safetensors with MODEL_CARD.md.
+/// best.safetensors, and at the end model.safetensors (and critic.safetensors for adversarial
+/// runs).
+///
+/// One training step may hold two networks with their own optimizers and schedules: the model
+/// (generator) and, with `adversarial`, a critic that takes `criticSteps` updates on new batches
+/// before each model update. The model's loss is the weighted sum of the configured terms; the
+/// logs carry each term. Checkpoints hold both networks, both optimizers, the plateau schedules'
+/// state and every random stream, so a resumed run continues bit for bit.
 public final class Trainer {
     public let config: TrainConfig
     public let folder: URL
     public let model: any SuperResolutionModel
+    /// The critic of an adversarial run.
+    public let critic: (any CriticNetwork)?
     let optimizer: any Optimizer
+    let criticOptimizer: Adam?
+    let criticParameters: [Tensor]
+    let objective: GeneratorObjective
     let generator: Generator
+    /// The gradient penalty's mixing weights.
+    let penaltyGenerator: Generator
+    /// Every dropout mask of the model and the critic.
+    let dropoutGenerator: Generator
     let sampler: any BatchSource
     let validation: [(Tensor, Tensor)]
+    var plateau: ReduceOnPlateau?
+    var criticPlateau: ReduceOnPlateau?
     public private(set) var step = 0
     public private(set) var bestValidationLoss = Double.infinity
+    /// The model's total loss per step.
     public private(set) var history: [(step: Int, loss: Double)] = []
     public weak var observer: TrainingObserver?
     /// Set from a signal handler (Ctrl-C): the loop saves a checkpoint and stops.
@@ -147,18 +220,52 @@ public final class Trainer {
         if !resume && fm.fileExists(atPath: checkpoint.path) {
             throw ModelError.invalid("\(folder.path) already holds a run; resume it with --resume or choose another folder")
         }
-        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        let modelGenerator = try Generator(seed: config.seed)
-        model = try config.model.makeModel(generator: modelGenerator)
+        model = try config.model.makeModel(generator: try Generator(seed: config.seed))
+        if let path = config.initialWeights, !resume {
+            let start = try ModelFile.load(URL(fileURLWithPath: path))
+            guard start.spec == config.model else {
+                throw ModelError.invalid("initialWeights \(path): its architecture \(try start.spec.json()) is not the configured model's \(try config.model.json())")
+            }
+            try model.loadStateDict(Dictionary(uniqueKeysWithValues: start.model.namedTensors()), strict: true, source: path)
+        }
+        let named = model.namedParameters()
+        for prefix in config.freeze {
+            let matches = named.filter { $0.0 == prefix || $0.0.hasPrefix(prefix + ".") }
+            guard !matches.isEmpty else {
+                throw ModelError.invalid("freeze: '\(prefix)' names no parameter of \(config.model.architecture) (they are \(named.map(\.0).joined(separator: ", ")))")
+            }
+            for (_, p) in matches { try p.requiresGrad(false) }
+        }
         let params = model.namedParameters()
+        let (b1, b2) = (config.betas[0], config.betas[1])
         switch config.optimizer {
         case "sgd": optimizer = SGD(parameters: params, learningRate: config.learningRate, momentum: 0.9, weightDecay: config.weightDecay)
-        case "adamw": optimizer = Adam.adamW(parameters: params, learningRate: config.learningRate, weightDecay: config.weightDecay)
-        default: optimizer = Adam(parameters: params, learningRate: config.learningRate, weightDecay: config.weightDecay)
+        case "adamw": optimizer = Adam.adamW(parameters: params, learningRate: config.learningRate, beta1: b1, beta2: b2, weightDecay: config.weightDecay)
+        default: optimizer = Adam(parameters: params, learningRate: config.learningRate, beta1: b1, beta2: b2, weightDecay: config.weightDecay)
         }
+        if let adversarial = config.adversarial {
+            let c = try adversarial.critic.makeCritic(generator: try Generator(seed: config.seed &+ 4))
+            critic = c
+            criticOptimizer = Adam(parameters: c.namedParameters(), learningRate: adversarial.learningRate,
+                                   beta1: adversarial.betas[0], beta2: adversarial.betas[1])
+            criticParameters = c.parameters()
+            criticPlateau = adversarial.schedule.plateauRule
+        } else {
+            critic = nil
+            criticOptimizer = nil
+            criticParameters = []
+        }
+        plateau = config.schedule.plateauRule
+        let perceptual = try config.perceptual.map { try PerceptualLoss($0) }
+        objective = try GeneratorObjective(weights: config.generatorTerms, perceptual: perceptual)
         generator = try Generator(seed: config.seed &+ 1)
+        penaltyGenerator = try Generator(seed: config.seed &+ 5)
+        dropoutGenerator = try Generator(seed: config.seed &+ 3)
+        model.setDropoutGenerator(dropoutGenerator)
+        critic?.setDropoutGenerator(dropoutGenerator)
         sampler = data.train
         validation = try data.validation.validationBatches(count: config.data.validationPatches, generator: Generator(seed: config.seed &+ 2))
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
         if resume {
             guard fm.fileExists(atPath: checkpoint.path) else {
                 throw ModelError.invalid("\(folder.path): no checkpoint.safetensors to resume from")
@@ -172,8 +279,17 @@ public final class Trainer {
     }
 
     public func learningRate(at t: Int) -> Double {
-        config.schedule.rate(base: config.learningRate, step: t) * Warmup(steps: config.warmupSteps).factor(step: t)
+        config.schedule.rate(base: config.learningRate, step: t) * Warmup(steps: config.warmupSteps).factor(step: t) * (plateau?.scale ?? 1)
     }
+
+    /// The critic's rate at step t (its own schedule, no warm-up).
+    public func criticLearningRate(at t: Int) -> Double {
+        guard let a = config.adversarial else { return 0 }
+        return a.schedule.rate(base: a.learningRate, step: t) * (criticPlateau?.scale ?? 1)
+    }
+
+    /// Whether the critic trains (and judges the model) at step t.
+    func adversarialActive(at t: Int) -> Bool { config.adversarial.map { t >= $0.startStep } ?? false }
 
     /// Trains until `config.steps`, a time limit or a stop request; returns whether it finished.
     @discardableResult
@@ -181,7 +297,9 @@ public final class Trainer {
         let start = Date()
         let target = Swift.min(config.steps, maxSteps.map { step + $0 } ?? config.steps)
         model.train()
-        var window: [Double] = []
+        critic?.train()
+        var window: [String: [Double]] = [:]
+        var windowSteps = 0
         var windowStart = Date(), windowSamples = 0
         while step < target {
             if Trainer.stopRequested {
@@ -190,26 +308,30 @@ public final class Trainer {
                 return false
             }
             if let m = maxMinutes, Date().timeIntervalSince(start) > m * 60 { break }
-            optimizer.learningRate = learningRate(at: step)
-            let (lr, hr) = try sampler.batch(size: config.batchSize, generator: generator, augment: true)
-            let value = try Self.optimizationStep(model: model, optimizer: optimizer, loss: config.loss, input: lr, target: hr,
-                                                  clipGradNorm: config.clipGradNorm)
+            let values = try trainingStep()
             step += 1
-            guard value.isFinite else {
-                throw ModelError.invalid("the loss became \(value) at step \(step); lower the learning rate (now \(optimizer.learningRate))")
+            let total = values["loss"]!
+            guard total.isFinite else {
+                throw ModelError.invalid("the loss became \(total) at step \(step); lower the learning rate (now \(optimizer.learningRate))")
             }
-            history.append((step, value))
-            window.append(value)
-            windowSamples += config.batchSize
+            history.append((step, total))
+            for (k, v) in values { window[k, default: []].append(v) }
+            windowSteps += 1
+            windowSamples += config.batchSize * (adversarialActive(at: step - 1) ? 1 + config.adversarial!.criticSteps : 1)
             if step % config.logEvery == 0 || step == target {
-                let mean = window.reduce(0, +) / Double(window.count)
+                let means = window.mapValues { $0.reduce(0, +) / Double($0.count) }
                 let elapsed = Date().timeIntervalSince(windowStart)
                 let rate = Double(windowSamples) / Swift.max(elapsed, 1e-9)
-                let eta = Double(target - step) * elapsed / Double(window.count)
-                observer?.scalars(step: step, ["train/loss": mean, "train/lr": optimizer.learningRate, "train/samples_per_s": rate])
-                observer?.progress(String(format: "step %d/%d  loss %.5f  lr %.2e  %.1f samples/s  ETA %@", step, config.steps, mean,
-                                          optimizer.learningRate, rate, Self.duration(eta)))
+                let eta = Double(target - step) * elapsed / Double(windowSteps)
+                var scalars = Dictionary(uniqueKeysWithValues: means.map { ("train/\($0.key)", $0.value) })
+                scalars["train/lr"] = optimizer.learningRate
+                scalars["train/samples_per_s"] = rate
+                if let c = criticOptimizer { scalars["train/critic/lr"] = c.learningRate }
+                observer?.scalars(step: step, scalars)
+                observer?.progress(String(format: "step %d/%d  loss %.5f%@  lr %.2e  %.1f samples/s  ETA %@", step, config.steps, means["loss"]!,
+                                          Self.termSummary(means), optimizer.learningRate, rate, Self.duration(eta)))
                 window.removeAll()
+                windowSteps = 0
                 windowStart = Date()
                 windowSamples = 0
             }
@@ -221,7 +343,71 @@ public final class Trainer {
         return step >= config.steps
     }
 
-    /// L1, PSNR and SSIM on the fixed validation patches; keeps the best weights.
+    /// "  (l1 0.01234, adversarial 0.69; critic 1.386)" for runs with several terms.
+    static func termSummary(_ means: [String: Double]) -> String {
+        let terms = means.keys.filter { $0.hasPrefix("loss/") }.sorted()
+        let critic = means["critic/loss"]
+        guard terms.count > 1 || critic != nil else { return "" }
+        let parts = terms.map { String(format: "%@ %.4g", String($0.dropFirst(5)), means[$0]!) }.joined(separator: ", ")
+        return "  (" + parts + (critic.map { String(format: "; critic %.4g", $0) } ?? "") + ")"
+    }
+
+    /// One step: the critic's updates (adversarial runs), then the model's. Returns the values to
+    /// log: `loss` (the model's total), `loss/<term>` (unweighted), `critic/...`.
+    func trainingStep() throws -> [String: Double] {
+        optimizer.learningRate = learningRate(at: step)
+        var batch = try sampler.batch(size: config.batchSize, generator: generator, augment: true)
+        var values: [String: Double] = [:]
+        let adversarial = adversarialActive(at: step) ? config.adversarial : nil
+        if let adversarial, let critic, let criticOptimizer {
+            criticOptimizer.learningRate = criticLearningRate(at: step)
+            var sums: [String: Double] = [:]
+            for i in 0..<adversarial.criticSteps {
+                if i > 0 { batch = try sampler.batch(size: config.batchSize, generator: generator, augment: true) }
+                for (k, v) in try criticStep(critic: critic, optimizer: criticOptimizer, adversarial: adversarial, input: batch.0, real: batch.1) {
+                    sums[k, default: 0] += v
+                }
+            }
+            for (k, v) in sums { values[k] = v / Double(adversarial.criticSteps) }
+        }
+        let (total, terms) = try Self.optimizationStep(model: model, optimizer: optimizer, input: batch.0, target: batch.1,
+                                                       clipGradNorm: config.clipGradNorm) { prediction, target in
+            var (loss, terms) = try self.objective(prediction, target)
+            if let adversarial, let critic = self.critic, adversarial.weight > 0 {
+                // The critic judges without learning here: its parameters stay out of this graph.
+                for p in self.criticParameters { try p.requiresGrad(false) }
+                defer { for p in self.criticParameters { _ = try? p.requiresGrad(true) } }
+                let g = try adversarial.loss.generatorLoss(fake: critic(prediction))
+                terms["adversarial"] = try g.item()
+                loss = try loss + g * adversarial.weight
+            }
+            return (loss, terms)
+        }
+        values["loss"] = total
+        for (k, v) in terms { values["loss/\(k)"] = v }
+        return values
+    }
+
+    /// One critic update on a batch: real HR against the model's output (no gradient to the model).
+    func criticStep(critic: any CriticNetwork, optimizer: Adam, adversarial: AdversarialConfig, input: Tensor, real: Tensor) throws -> [String: Double] {
+        let fake = try withNoGrad { try model(input) }
+        let dReal = try critic(real), dFake = try critic(fake)
+        var loss = try adversarial.loss.criticLoss(real: dReal, fake: dFake)
+        var values = ["critic/real": try dReal.mean().item(), "critic/fake": try dFake.mean().item()]
+        if adversarial.gradientPenalty > 0 {
+            let penalty = try gradientPenalty(critic: { try critic($0) }, real: real, fake: fake, generator: penaltyGenerator)
+            values["critic/gradient_penalty"] = try penalty.item()
+            loss = try loss + penalty * adversarial.gradientPenalty
+        }
+        try optimizer.zeroGrad()
+        try loss.backward()
+        try optimizer.step()
+        values["critic/loss"] = try loss.item()
+        return values
+    }
+
+    /// L1, PSNR and SSIM on the fixed validation patches; keeps the best weights; feeds the
+    /// plateau schedules.
     public func validate() throws {
         model.eval()
         defer { model.train() }
@@ -253,40 +439,70 @@ public final class Trainer {
             try ModelFile.save(model, task: config.task, to: folder.appendingPathComponent("best.safetensors"),
                                extra: ["upres.step": "\(step)", "upres.val_l1": "\(l1)"])
         }
+        if var p = plateau {
+            let before = p.scale
+            _ = p.record(l1, base: config.learningRate)
+            plateau = p
+            if p.scale < before { observer?.progress(String(format: "validation L1 on a plateau: learning rate x %.3g", p.scale)) }
+        }
+        if var p = criticPlateau, let a = config.adversarial {
+            _ = p.record(l1, base: a.learningRate)
+            criticPlateau = p
+        }
     }
 
     // MARK: checkpoints
 
-    /// Model, optimizer state, step, best loss and the sampler's RNG state in one file, written
-    /// atomically (a run killed at any moment resumes from the last complete checkpoint).
+    /// Every network and optimizer, the step, the best loss, the plateau schedules and every
+    /// random stream in one file, written atomically (a run killed at any moment resumes from
+    /// the last complete checkpoint).
     public func saveCheckpoint() throws {
         var tensors: [(String, Tensor)] = model.namedTensors().map { ("model.\($0.0)", $0.1) }
         for (k, v) in try optimizer.stateDict() { tensors.append(("optimizer.\(k)", v)) }
+        if let critic, let criticOptimizer {
+            tensors += critic.namedTensors().map { ("critic.\($0.0)", $0.1) }
+            for (k, v) in try criticOptimizer.stateDict() { tensors.append(("critic_optimizer.\(k)", v)) }
+        }
+        if let plateau { tensors.append(("schedule.plateau", try Tensor(plateau.state))) }
+        if let criticPlateau { tensors.append(("critic_schedule.plateau", try Tensor(criticPlateau.state))) }
         tensors.append(("rng.sampler", try generator.state()))
+        tensors.append(("rng.penalty", try penaltyGenerator.state()))
+        tensors.append(("rng.dropout", try dropoutGenerator.state()))
         tensors.append(("trainer.step", try Tensor([Int64(step)])))
         tensors.append(("trainer.best", try Tensor([bestValidationLoss.isFinite ? bestValidationLoss : -1])))
-        try Safetensors.write(tensors, metadata: ["upres.checkpoint": "1"], to: folder.appendingPathComponent("checkpoint.safetensors"))
+        try Safetensors.write(tensors, metadata: ["upres.checkpoint": "2"], to: folder.appendingPathComponent("checkpoint.safetensors"))
     }
 
     func loadCheckpoint(_ url: URL) throws {
         let c = try Safetensors.read(url)
-        var modelState: [String: Tensor] = [:], optState: [String: Tensor] = [:]
-        for (k, v) in c.tensors {
-            if k.hasPrefix("model.") { modelState[String(k.dropFirst(6))] = v }
-            if k.hasPrefix("optimizer.") { optState[String(k.dropFirst(10))] = v }
+        func group(_ prefix: String) -> [String: Tensor] {
+            var out: [String: Tensor] = [:]
+            for (k, v) in c.tensors where k.hasPrefix(prefix) { out[String(k.dropFirst(prefix.count))] = v }
+            return out
         }
-        try model.loadStateDict(modelState, source: url.path)
-        try optimizer.loadStateDict(optState)
-        guard let rng = c.tensors["rng.sampler"], let s = c.tensors["trainer.step"], let b = c.tensors["trainer.best"] else {
-            throw ModelError.invalid("\(url.path): not a complete upres checkpoint (rng.sampler, trainer.step, trainer.best)")
+        func required(_ name: String) throws -> Tensor {
+            guard let t = c.tensors[name] else { throw ModelError.invalid("\(url.path): not a complete upres checkpoint (no \(name))") }
+            return t
         }
-        try generator.setState(rng)
-        step = try s.itemInt()
-        let best = try b.item()
+        try model.loadStateDict(group("model."), source: url.path)
+        try optimizer.loadStateDict(group("optimizer."))
+        if let critic, let criticOptimizer {
+            let state = group("critic.")
+            guard !state.isEmpty else { throw ModelError.invalid("\(url.path): the configuration trains a critic, but the checkpoint holds none") }
+            try critic.loadStateDict(state, source: url.path)
+            try criticOptimizer.loadStateDict(group("critic_optimizer."))
+        }
+        if plateau != nil { try plateau!.restore(try required("schedule.plateau").to(.float64).toArray()) }
+        if criticPlateau != nil { try criticPlateau!.restore(try required("critic_schedule.plateau").to(.float64).toArray()) }
+        try generator.setState(try required("rng.sampler"))
+        if let p = c.tensors["rng.penalty"] { try penaltyGenerator.setState(p) }
+        if let d = c.tensors["rng.dropout"] { try dropoutGenerator.setState(d) }
+        step = try required("trainer.step").itemInt()
+        let best = try required("trainer.best").item()
         bestValidationLoss = best < 0 ? .infinity : best
     }
 
-    /// The final model: best weights (or the last), config and a model card.
+    /// The final model: best weights (or the last), config and a model card; the critic too.
     func finish() throws {
         let best = folder.appendingPathComponent("best.safetensors")
         let final = folder.appendingPathComponent("model.safetensors")
@@ -296,17 +512,25 @@ public final class Trainer {
         } else {
             try ModelFile.save(model, task: config.task, to: final)
         }
+        if let critic { try CriticFile.save(critic, to: folder.appendingPathComponent("critic.safetensors"), extra: ["upres.step": "\(step)"]) }
     }
 
-    /// One step: loss, gradients, clipping, update; returns the loss.
-    static func optimizationStep(model: any SuperResolutionModel, optimizer: any Optimizer, loss: Loss, input: Tensor, target: Tensor,
-                                 clipGradNorm clip: Double?) throws -> Double {
-        let value = try loss(model(input), target)
+    /// One model update: the objective's total, gradients, clipping, the step; returns the
+    /// total and the objective's per-term values.
+    static func optimizationStep(model: any SuperResolutionModel, optimizer: any Optimizer, input: Tensor, target: Tensor, clipGradNorm clip: Double?,
+                                 objective: (Tensor, Tensor) throws -> (Tensor, [String: Double])) throws -> (Double, [String: Double]) {
+        let (value, terms) = try objective(model(input), target)
         try optimizer.zeroGrad()
         try value.backward()
         if let clip { try clipGradNorm(model.parameters(), maxNorm: clip) }
         try optimizer.step()
-        return try value.item()
+        return (try value.item(), terms)
+    }
+
+    /// One update with a single pixel loss.
+    static func optimizationStep(model: any SuperResolutionModel, optimizer: any Optimizer, loss: Loss, input: Tensor, target: Tensor,
+                                 clipGradNorm clip: Double?) throws -> Double {
+        try optimizationStep(model: model, optimizer: optimizer, input: input, target: target, clipGradNorm: clip) { (try loss($0, $1), [:]) }.0
     }
 
     static func duration(_ s: Double) -> String {

@@ -1,0 +1,274 @@
+import Foundation
+import NN
+import Torch
+
+/// A critic (discriminator) for adversarial training: it scores images as real or generated.
+/// Its state-dict names are PyTorch's for the twin in `bench/critic_reference.py`.
+public protocol CriticNetwork: Module {
+    var configuration: any CriticConfiguration { get }
+    /// Raw scores (logits for the BCE losses, scores for the Wasserstein and hinge ones):
+    /// (N, 1) for a whole-image critic, (N, 1, h, w) for a PatchGAN.
+    func callAsFunction(_ x: Tensor) throws -> Tensor
+    /// The activations after each block, in order (GradCAM targets, perceptual features).
+    func features(_ x: Tensor) throws -> [Tensor]
+}
+
+/// The architecture half of a critic: Codable, named, and the factory of its network.
+public protocol CriticConfiguration: Codable, Sendable {
+    static var architecture: String { get }
+    /// Refuses impossible settings, naming the field.
+    func validate() throws
+    /// The channels of the images it judges.
+    var inChannels: Int { get }
+    /// The shape of the smallest batch it judges (one image).
+    var smallestInputShape: [Int] { get }
+    func makeCritic(generator: Generator?) throws -> any CriticNetwork
+}
+
+/// Critic architecture name -> configuration type; training configs resolve critics here only.
+public enum CriticRegistry {
+    public static let configurations: [String: any CriticConfiguration.Type] = [
+        DCGANCriticConfig.architecture: DCGANCriticConfig.self,
+        PatchGANCriticConfig.architecture: PatchGANCriticConfig.self,
+    ]
+
+    public static var architectures: [String] { configurations.keys.sorted() }
+
+    public static func configurationType(_ architecture: String) throws -> any CriticConfiguration.Type {
+        guard let type = configurations[architecture] else {
+            throw ModelError.invalid("unknown critic architecture '\(architecture)'; expected one of \(architectures.joined(separator: ", "))")
+        }
+        return type
+    }
+}
+
+/// A type-erased critic configuration, decoded through the registry by its `architecture` field.
+public struct CriticSpec: Codable, Sendable {
+    public var configuration: any CriticConfiguration
+
+    public init(_ configuration: any CriticConfiguration) { self.configuration = configuration }
+
+    private enum Keys: String, CodingKey { case architecture }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        let name = try c.decode(String.self, forKey: .architecture)
+        let type: any CriticConfiguration.Type
+        do { type = try CriticRegistry.configurationType(name) } catch {
+            throw DecodingError.dataCorruptedError(forKey: .architecture, in: c, debugDescription: "\(error)")
+        }
+        configuration = try type.init(from: decoder)
+    }
+
+    public func encode(to encoder: Encoder) throws { try configuration.encode(to: encoder) }
+
+    public var architecture: String { type(of: configuration).architecture }
+
+    public func makeCritic(generator: Generator? = nil) throws -> any CriticNetwork {
+        try configuration.validate()
+        return try configuration.makeCritic(generator: generator)
+    }
+
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
+
+extension CriticSpec: Equatable {
+    public static func == (a: CriticSpec, b: CriticSpec) -> Bool { (try? a.json()) == (try? b.json()) }
+}
+
+// MARK: - DCGAN-style critic (seed 000)
+
+/// Seed 000's critic: `blocks` blocks of a 4 x 4 convolution with stride 2 (features doubling
+/// from `features`), LeakyReLU and dropout, then a one-filter 3 x 3 convolution, flattened, and
+/// a dense layer to one logit. The dense layer fixes the image size: `patch` (rows, columns)
+/// of the images it judges (the training patches).
+public struct DCGANCriticConfig: CriticConfiguration, Equatable {
+    public static let architecture = "dcgan"
+    public var architecture: String = DCGANCriticConfig.architecture
+    public var inChannels: Int
+    public var features: Int
+    public var blocks: Int
+    public var dropout: Double
+    public var negativeSlope: Double
+    public var patch: [Int]
+
+    public init(inChannels: Int = 1, features: Int = 32, blocks: Int = 4, dropout: Double = 0.5, negativeSlope: Double = 0.2,
+                patch: [Int] = [64, 64]) {
+        self.inChannels = inChannels
+        self.features = features
+        self.blocks = blocks
+        self.dropout = dropout
+        self.negativeSlope = negativeSlope
+        self.patch = patch
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case architecture, inChannels, features, blocks, dropout, negativeSlope, patch }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = DCGANCriticConfig()
+        architecture = try c.value(.architecture, or: d.architecture)
+        inChannels = try c.value(.inChannels, or: d.inChannels)
+        features = try c.value(.features, or: d.features)
+        blocks = try c.value(.blocks, or: d.blocks)
+        dropout = try c.value(.dropout, or: d.dropout)
+        negativeSlope = try c.value(.negativeSlope, or: d.negativeSlope)
+        patch = try c.value(.patch, or: d.patch)
+    }
+
+    public var smallestInputShape: [Int] { [1, inChannels] + patch }
+
+    /// The feature map's side after the strided blocks (each halves it, rounding down).
+    var reducedPatch: [Int] { patch.map { $0 >> blocks } }
+
+    public func validate() throws {
+        guard inChannels >= 1, features >= 1, blocks >= 1, (0..<1).contains(dropout), negativeSlope >= 0 else {
+            throw ModelError.invalid("dcgan critic: inChannels, features and blocks must be >= 1, dropout in [0, 1), negativeSlope >= 0")
+        }
+        guard patch.count == 2, reducedPatch.allSatisfy({ $0 >= 1 }) else {
+            throw ModelError.invalid("dcgan critic: patch \(patch) must be [rows, columns] of at least \(1 << blocks) pixels (\(blocks) stride-2 blocks)")
+        }
+    }
+
+    public func makeCritic(generator: Generator?) throws -> any CriticNetwork { try DCGANCritic(self, generator: generator) }
+}
+
+public final class DCGANCritic: Module, CriticNetwork {
+    public let config: DCGANCriticConfig
+    public var configuration: any CriticConfiguration { config }
+    let blocks: [Conv2d]
+    let dropouts: [Dropout]
+    let head: Conv2d
+    let dense: Linear
+
+    public init(_ config: DCGANCriticConfig, generator: Generator?) throws {
+        try config.validate()
+        self.config = config
+        var channels = config.inChannels
+        var convs: [Conv2d] = []
+        for i in 0..<config.blocks {
+            let out = config.features << i
+            convs.append(try Conv2d(inChannels: channels, outChannels: out, kernelSize: 4, stride: 2, padding: 1, generator: generator))
+            channels = out
+        }
+        blocks = convs
+        dropouts = (0..<config.blocks).map { _ in Dropout(p: config.dropout) }
+        head = try Conv2d(inChannels: channels, outChannels: 1, kernelSize: 3, padding: 1, generator: generator)
+        dense = try Linear(inFeatures: config.reducedPatch.reduce(1, *), outFeatures: 1, generator: generator)
+        super.init()
+    }
+
+    public func features(_ x: Tensor) throws -> [Tensor] {
+        guard x.rank == 4, x.shape[1] == config.inChannels, Array(x.shape[2...]) == config.patch else {
+            throw ModelError.invalid("dcgan critic judges (N, \(config.inChannels), \(config.patch[0]), \(config.patch[1])) images, got \(x.shape)")
+        }
+        var h = x, out: [Tensor] = []
+        for (conv, drop) in zip(blocks, dropouts) {
+            h = try drop(conv(h).leakyRelu(negativeSlope: config.negativeSlope))
+            out.append(h)
+        }
+        return out
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let h = try features(x).last!
+        return try dense(head(h).flatten(startDim: 1))
+    }
+}
+
+// MARK: - PatchGAN critic (seed 004)
+
+/// Seed 004's PatchGAN critic for WGAN-GP: a 4 x 4 stride-2 convolution with LeakyReLU, then
+/// `layers - 1` more stride-2 convolutions and one stride-1 convolution, each followed by layer
+/// normalization over (channels, rows, columns) with a per-channel gain and bias (GroupNorm with
+/// one group, so the critic takes any image size) and LeakyReLU; a final 4 x 4 convolution gives
+/// one score per patch. No batch statistics, as the gradient penalty needs.
+public struct PatchGANCriticConfig: CriticConfiguration, Equatable {
+    public static let architecture = "patchgan"
+    public var architecture: String = PatchGANCriticConfig.architecture
+    public var inChannels: Int
+    public var features: Int
+    public var layers: Int
+    public var negativeSlope: Double
+
+    public init(inChannels: Int = 1, features: Int = 32, layers: Int = 3, negativeSlope: Double = 0.2) {
+        self.inChannels = inChannels
+        self.features = features
+        self.layers = layers
+        self.negativeSlope = negativeSlope
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case architecture, inChannels, features, layers, negativeSlope }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = PatchGANCriticConfig()
+        architecture = try c.value(.architecture, or: d.architecture)
+        inChannels = try c.value(.inChannels, or: d.inChannels)
+        features = try c.value(.features, or: d.features)
+        layers = try c.value(.layers, or: d.layers)
+        negativeSlope = try c.value(.negativeSlope, or: d.negativeSlope)
+    }
+
+    /// Each stride-2 convolution halves the side; the last two convolutions take 1 pixel each.
+    public var smallestInputShape: [Int] { [1, inChannels, 3 << layers, 3 << layers] }
+
+    public func validate() throws {
+        guard inChannels >= 1, features >= 1, (1...6).contains(layers), negativeSlope >= 0 else {
+            throw ModelError.invalid("patchgan critic: inChannels and features must be >= 1, layers 1 to 6, negativeSlope >= 0")
+        }
+    }
+
+    public func makeCritic(generator: Generator?) throws -> any CriticNetwork { try PatchGANCritic(self, generator: generator) }
+}
+
+public final class PatchGANCritic: Module, CriticNetwork {
+    public let config: PatchGANCriticConfig
+    public var configuration: any CriticConfiguration { config }
+    let convs: [Conv2d]
+    /// One per convolution after the first.
+    let norms: [GroupNorm]
+    let head: Conv2d
+
+    public init(_ config: PatchGANCriticConfig, generator: Generator?) throws {
+        try config.validate()
+        self.config = config
+        var convs = [try Conv2d(inChannels: config.inChannels, outChannels: config.features, kernelSize: 4, stride: 2, padding: 1,
+                                generator: generator)]
+        var norms: [GroupNorm] = []
+        var channels = config.features
+        for i in 1...config.layers {
+            let out = config.features << Swift.min(i, 3)
+            let stride = i < config.layers ? 2 : 1
+            convs.append(try Conv2d(inChannels: channels, outChannels: out, kernelSize: 4, stride: stride, padding: 1, generator: generator))
+            norms.append(try GroupNorm(groups: 1, channels: out))
+            channels = out
+        }
+        self.convs = convs
+        self.norms = norms
+        head = try Conv2d(inChannels: channels, outChannels: 1, kernelSize: 4, padding: 1, generator: generator)
+        super.init()
+    }
+
+    public func features(_ x: Tensor) throws -> [Tensor] {
+        let side = config.smallestInputShape[2]
+        guard x.rank == 4, x.shape[1] == config.inChannels, x.shape[2] >= side, x.shape[3] >= side else {
+            throw ModelError.invalid("patchgan critic judges (N, \(config.inChannels), H, W) images with H, W >= \(side), got \(x.shape)")
+        }
+        var h = try convs[0](x).leakyRelu(negativeSlope: config.negativeSlope)
+        var out = [h]
+        for (conv, norm) in zip(convs.dropFirst(), norms) {
+            h = try norm(conv(h)).leakyRelu(negativeSlope: config.negativeSlope)
+            out.append(h)
+        }
+        return out
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try head(features(x).last!) }
+}
