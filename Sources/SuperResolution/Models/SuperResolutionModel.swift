@@ -71,6 +71,7 @@ public enum ModelRegistry {
     /// The registered architectures. Each following issue adds its networks here.
     public static let configurations: [String: any ModelConfiguration.Type] = [
         EDSRConfig.architecture: EDSRConfig.self,
+        AttentionUNetConfig.architecture: AttentionUNetConfig.self,
     ]
 
     public static var architectures: [String] { configurations.keys.sorted() }
