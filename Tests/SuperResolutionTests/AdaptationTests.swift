@@ -6,7 +6,7 @@ import Testing
 import Torch
 
 /// A refining one-channel EDSR on the output grid, as a model file, for any factor.
-private func gridModel(seed: UInt64 = 1, features: Int = 4, silenced: Bool = false) throws -> ModelFile {
+func gridModel(seed: UInt64 = 1, features: Int = 4, silenced: Bool = false) throws -> ModelFile {
     let url = try scratchFolder().appendingPathComponent("model.safetensors")
     let m = try EDSR(EDSRConfig(inChannels: 1, features: features, blocks: 1, factor: 1), generator: Generator(seed: seed))
     if silenced { try withNoGrad { _ = try m.tail.weight.zero_(); _ = try m.tail.bias!.zero_() } }
@@ -16,7 +16,7 @@ private func gridModel(seed: UInt64 = 1, features: Int = 4, silenced: Bool = fal
 }
 
 /// A smooth random image (sums of Gaussians), values in about [0, 1], isotropic voxels.
-private func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) throws -> Volume {
+func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) throws -> Volume {
     let g = try Generator(seed: seed)
     var x = try Tensor.zeros(shape, dtype: .float32)
     let grids = try (0..<3).map { a -> Tensor in

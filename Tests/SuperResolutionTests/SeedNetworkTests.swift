@@ -49,3 +49,84 @@ import Torch
         #expect(throws: ModelError.self) { try AttentionUNetConfig(inChannels: 3, residualChannel: 3).validate() }
     }
 }
+
+@Suite struct ExplanationTests {
+    /// The two directions reconstructed apart: their mean is the main job's reconstruction
+    /// (where neither direction is clamped), and they disagree somewhere for a real model; for
+    /// a silenced model (both are the cubic baseline) they agree exactly.
+    @Test func theDirectionsAreReconstructedApart() throws {
+        let v = try blobs([20, 22, 7], spacing: [1, 1, 4])
+        let model = try gridModel(features: 4)
+        let c = try Explanation.directions(v, model: model, targetSpacing: 1)
+        let full = try Reconstruction.upsample(v, model: model, targetSpacing: 1).0
+        #expect(c.reconstruction.shape == full.shape && c.disagreement.shape == full.shape)
+        let range = try full.data.max().item() - full.data.min().item()
+        let error = try (c.reconstruction.data - full.data).abs().flatten().quantile(0.5).item()
+        #expect(error < 1e-6 * range, "median difference \(error)")
+        #expect(try c.disagreement.data.max().item() > 1e-4 * range)
+        #expect(try c.disagreement.data.min().item() >= 0)
+        let silenced = try Explanation.directions(v, model: gridModel(silenced: true), targetSpacing: 1)
+        #expect(try silenced.disagreement.data.abs().max().item() < 1e-5)
+    }
+
+    @Test func modelDisagreementIsThePerVoxelSD() throws {
+        let a = try blobs([6, 7, 8])
+        var b = a
+        b.data = try a.data + 2
+        let sd = try Explanation.disagreement([a, b])
+        #expect(try (sd.data - 1).abs().max().item() < 1e-5)
+        var other = a
+        other.affine = .scaling([2, 1, 1])
+        #expect(throws: ModelError.self) { try Explanation.disagreement([a, other]) }
+        #expect(throws: ModelError.self) { try Explanation.disagreement([a]) }
+    }
+
+    /// Attention coefficients on the reconstruction's grid, in (0, 1), from an attention-unet;
+    /// other architectures and levels that do not exist are refused.
+    @Test func attentionMapsLieOnTheOutputGrid() throws {
+        let v = try blobs([20, 22, 7], spacing: [1, 1, 4])
+        let net = try AttentionUNet(AttentionUNetConfig(features: 4, depth: 2, finalActivation: "identity", residualChannel: 0), generator: Generator(seed: 3))
+        let url = try scratchFolder().appendingPathComponent("unet.safetensors")
+        try ModelFile.save(net, task: ModelTask(sliceSpacing: 4, targetSpacing: 1, sliceThickness: 4, contrast: "any", clipsIntensities: false,
+                                                factors: [2, 6]), to: url)
+        let file = try ModelFile.load(url)
+        let grid = try Reconstruction.interpolate(v, method: .cubic, targetSpacing: 1)
+        for level in [0, 1] {
+            let map = try Explanation.attention(v, model: file, level: level, targetSpacing: 1)
+            #expect(map.shape == grid.shape && map.affine.maxDifference(grid.affine) < 1e-9)
+            #expect(try map.data.min().item() > 0 && map.data.max().item() < 1)
+            #expect(try map.data.std().item() > 0)
+        }
+        #expect(throws: ModelError.self) { try Explanation.attention(v, model: file, level: 2, targetSpacing: 1) }
+        #expect(throws: ModelError.self) { try Explanation.attention(v, model: gridModel(), level: 0, targetSpacing: 1) }
+    }
+
+    /// GradCAM of a critic: non-negative, finite, on the reconstruction's grid, for a critic that
+    /// takes any size (PatchGAN) and one that sees fixed tiles (DCGAN, 16 x 16 tiles of 28 x 20
+    /// slices); GradCAM of a tile equals the definition computed by hand.
+    @Test func criticGradCAMCoversTheReconstruction() throws {
+        let v = try blobs([20, 22, 7], spacing: [1, 1, 4])
+        let (out, report) = try Reconstruction.upsample(v, model: gridModel(), targetSpacing: 1)
+        let critics: [any CriticNetwork] = [
+            try PatchGANCritic(PatchGANCriticConfig(features: 4, layers: 2), generator: Generator(seed: 1)),
+            try DCGANCritic(DCGANCriticConfig(features: 4, blocks: 2, dropout: 0.5, patch: [16, 16]), generator: Generator(seed: 2)),
+        ]
+        for critic in critics {
+            let cam = try Explanation.criticGradCAM(out, critic: critic, axis: 2, normalization: report.normalization)
+            #expect(cam.shape == out.shape)
+            #expect(try cam.data.min().item() >= 0 && cam.data.isFinite().all().itemBool())
+            #expect(try cam.data.max().item() > 0)
+        }
+        // One tile by hand: weights = spatial mean of d(-score)/dA, cam = relu(sum_c w_c A_c).
+        let critic = critics[1]
+        let tile = try Tensor.rand([1, 1, 16, 16], generator: Generator(seed: 9))
+        let a = try critic.features(tile).last!
+        let g = try gradients(of: [-critic.scores(fromLastFeatures: a).sum()], withRespectTo: [a])[0]!
+        let w: [Float] = try g.mean(dims: [2, 3]).flatten().toArray()
+        let maps = try a.detach()
+        var byHand = try Tensor.zeros([1, 1, a.shape[2], a.shape[3]])
+        for (c, wc) in w.enumerated() { byHand = try byHand + maps.narrow(1, start: c, length: 1) * Double(wc) }
+        byHand = try byHand.relu().interpolate(size: [16, 16], mode: .bilinear)
+        #expect(try (Explanation.gradCAM(critic, tile) - byHand).abs().max().item() < 1e-6)
+    }
+}

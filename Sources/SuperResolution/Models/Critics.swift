@@ -11,6 +11,8 @@ public protocol CriticNetwork: Module {
     func callAsFunction(_ x: Tensor) throws -> Tensor
     /// The activations after each block, in order (GradCAM targets, perceptual features).
     func features(_ x: Tensor) throws -> [Tensor]
+    /// The scores from the last block's activations (`callAsFunction` is this after `features`).
+    func scores(fromLastFeatures h: Tensor) throws -> Tensor
 }
 
 /// The architecture half of a critic: Codable, named, and the factory of its network.
@@ -175,10 +177,9 @@ public final class DCGANCritic: Module, CriticNetwork {
         return out
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let h = try features(x).last!
-        return try dense(head(h).flatten(startDim: 1))
-    }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try scores(fromLastFeatures: features(x).last!) }
+
+    public func scores(fromLastFeatures h: Tensor) throws -> Tensor { try dense(head(h).flatten(startDim: 1)) }
 }
 
 // MARK: - PatchGAN critic (seed 004)
@@ -270,5 +271,7 @@ public final class PatchGANCritic: Module, CriticNetwork {
         return out
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try head(features(x).last!) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try scores(fromLastFeatures: features(x).last!) }
+
+    public func scores(fromLastFeatures h: Tensor) throws -> Tensor { try head(h) }
 }

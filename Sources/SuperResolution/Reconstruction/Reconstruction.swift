@@ -44,10 +44,15 @@ public enum Reconstruction {
         /// Memory for activations (bytes) when `batch` is nil.
         public var memoryBudget: Int
         public var device: Device
-        public init(batch: Int? = nil, memoryBudget: Int = 512 << 20, device: Device = .cpu) {
+        /// The in-plane directions whose slices the model reconstructs (0: the slices across the
+        /// first in-plane axis, 1: across the second), averaged; both by default. One alone gives
+        /// that direction's reconstruction (`upres explain` compares them).
+        public var directions: [Int]
+        public init(batch: Int? = nil, memoryBudget: Int = 512 << 20, device: Device = .cpu, directions: [Int] = [0, 1]) {
             self.batch = batch
             self.memoryBudget = memoryBudget
             self.device = device
+            self.directions = directions
         }
     }
 
@@ -254,7 +259,10 @@ public enum Reconstruction {
         // 512 x 200 rows (37.7 s against 55.2 s with 11 on a 64 x 512 x 200 scan).
         let batch = Swift.max(1, options.batch ?? Swift.min(16, (96 << 20) / Swift.max(perSlice, 1),
                                                             options.memoryBudget / Swift.max(perSlice, 1)))
-        let total = volume.shape[inPlaneAxes[0]] + volume.shape[inPlaneAxes[1]]
+        guard !options.directions.isEmpty, Set(options.directions).isSubset(of: [0, 1]), Set(options.directions).count == options.directions.count else {
+            throw ModelError.invalid("directions \(options.directions) must be 0, 1 or both")
+        }
+        let total = options.directions.map { volume.shape[inPlaneAxes[$0]] }.reduce(0, +)
         var done = 0
         // One output buffer in NIfTI's disk order (i fastest), so that neither the fusion nor the
         // writer copies the high-resolution volume: each batch is added into its place, then the
@@ -271,7 +279,7 @@ public enum Reconstruction {
         let margin = model.receptiveRadius + 1
         var lastRelease = Date()
         try withNoGrad {
-            for (i, a) in inPlaneAxes.enumerated() {
+            for (i, a) in inPlaneAxes.enumerated() where options.directions.contains(i) {
                 let other = inPlaneAxes[1 - i]
                 // (D, W, R) with D the slicing axis, W the other in-plane axis, R the rows.
                 // A view: each batch gathers its own slices, so no volume-sized copy is made.
@@ -320,7 +328,7 @@ public enum Reconstruction {
                 }
             }
         }
-        _ = try buffer.mul_(.double(0.5))
+        _ = try buffer.mul_(.double(1 / Double(options.directions.count)))
         // The rest works through the output slab by slab (a few tens of MB at a time), so that a
         // large scan's output is the only volume-sized buffer: every output slice's input
         // position along the slice axis (the grids differ only there), and input-sized tensors

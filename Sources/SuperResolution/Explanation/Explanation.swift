@@ -1,0 +1,181 @@
+import Foundation
+import Imaging
+import NN
+import Torch
+
+/// What a network did, as volumes on the reconstruction's grid (`upres explain`): where seed
+/// 000's attention gates let the skip features through, where a critic finds the output
+/// unrealistic (GradCAM), and where reconstructions disagree (a first uncertainty signal).
+public enum Explanation {
+    /// A model's two in-plane directions reconstructed apart: their mean, and |a - b|.
+    public struct DirectionComparison {
+        public var reconstruction: Volume
+        public var disagreement: Volume
+        public var report: Reconstruction.Report
+    }
+
+    /// The reconstructions from the slices across each in-plane axis alone (the main job averages
+    /// them), their mean and their absolute difference per voxel, in the image's units.
+    public static func directions(_ input: Volume, model: ModelFile, targetSpacing: Double,
+                                  options: Reconstruction.Options = Reconstruction.Options()) throws -> DirectionComparison {
+        var o = options
+        o.directions = [0]
+        let (a, report) = try Reconstruction.upsample(input, model: model, targetSpacing: targetSpacing, options: o)
+        o.directions = [1]
+        let (b, _) = try Reconstruction.upsample(input, model: model, targetSpacing: targetSpacing, options: o)
+        var mean = a, difference = a
+        mean.data = try (a.data + b.data) * 0.5
+        mean.metadata.description = "upres explain: mean of the two directions"
+        difference.data = try (a.data - b.data).abs()
+        difference.metadata.description = "upres explain: |direction 1 - direction 2|"
+        return DirectionComparison(reconstruction: mean, disagreement: difference, report: report)
+    }
+
+    /// The per-voxel standard deviation (population) across reconstructions of one scan on one
+    /// grid, e.g. by different models.
+    public static func disagreement(_ outputs: [Volume]) throws -> Volume {
+        guard outputs.count >= 2 else { throw ModelError.invalid("disagreement needs at least two reconstructions, got \(outputs.count)") }
+        for o in outputs.dropFirst() where o.shape != outputs[0].shape || o.affine.maxDifference(outputs[0].affine) > 1e-4 {
+            throw ModelError.invalid("the reconstructions are on different grids (\(outputs[0].shape) and \(o.shape)); compare reconstructions of one scan at one spacing")
+        }
+        let stack = try Tensor.stack(outputs.map { try $0.data.to(.float32) }, dim: 0)
+        let mean = try stack.mean(dim: 0, keepdim: true)
+        var out = outputs[0]
+        out.data = try (stack - mean).square().mean(dim: 0).sqrt()
+        out.metadata.description = "upres explain: SD across \(outputs.count) reconstructions"
+        return out
+    }
+
+    /// Seed 000's attention coefficients at gate `level` (0: full resolution, the last gate
+    /// before the output; coarser levels are upsampled bilinearly), for the through-plane slices
+    /// of both directions, averaged, on the reconstruction's grid. 1 lets the skip features
+    /// through, 0 suppresses them. The model's input is made as the main job makes it.
+    public static func attention(_ input: Volume, model file: ModelFile, level: Int, targetSpacing: Double, batch: Int = 8) throws -> Volume {
+        guard let unet = file.model as? AttentionUNet else {
+            throw ModelError.invalid("\(file.name) is an \(file.spec.architecture) model, which has no attention gates; attention maps need an attention-unet model")
+        }
+        guard (0..<unet.config.depth).contains(level) else {
+            throw ModelError.invalid("attention level \(level) does not exist: \(file.name) has gates at levels 0 to \(unet.config.depth - 1)")
+        }
+        let (t, f) = try Reconstruction.check(input, targetSpacing: targetSpacing)
+        try Reconstruction.accepts(file, factor: f, spacing: input.spacing[t], target: targetSpacing)
+        let (volume, _) = try Reconstruction.inPlane(input, axis: t, target: targetSpacing)
+        var (normalized, _) = try Reconstruction.normalize(volume, percentiles: file.task.normalizationPercentiles)
+        if file.task.clips { normalized = try normalized.clamp(min: .double(0), max: .double(1)) }
+        let grid = try Reconstruction.outputGrid(of: volume, axis: t, factor: f, target: targetSpacing)
+        var v = volume
+        v.data = normalized
+        let x = try v.resampled(onto: grid, interpolation: .cubic, antiAlias: false).data.to(.float32)
+        let map = try withNoGrad {
+            try throughPlaneMap(x, axis: t, channels: unet.config.inChannels, batch: batch) { slices in
+                let alpha = try unet.attentionMaps(slices)[level]
+                return level == 0 ? alpha : try alpha.interpolate(size: [slices.shape[2], slices.shape[3]], mode: .bilinear)
+            }
+        }
+        var out = Volume(data: map, affine: grid.affine, metadata: input.metadata)
+        out.metadata.description = "upres explain: attention coefficients, gate level \(level)"
+        return out
+    }
+
+    /// GradCAM (Selvaraju 2017) of a critic on a reconstruction: for each through-plane slice
+    /// (both directions, averaged), the critic's last block's activations weighted by the mean
+    /// gradient of minus its score (evidence that the image is generated), summed over channels,
+    /// rectified and upsampled to the slice. High where the critic finds the output unrealistic.
+    /// Critics with a fixed input size (dcgan) see overlapping tiles of that size, averaged.
+    /// `normalization`: the reconstruction's (its report's), so the critic sees the intensities
+    /// it was trained on.
+    public static func criticGradCAM(_ output: Volume, critic: any CriticNetwork, axis t: Int, normalization: NormalizationParameters,
+                                     batch: Int = 8) throws -> Volume {
+        guard critic.configuration.inChannels == 1 else {
+            throw ModelError.invalid("the critic judges \(critic.configuration.inChannels)-channel images; GradCAM of a reconstruction needs a one-channel critic")
+        }
+        critic.eval()
+        let x = try normalization.apply(output.data.to(.float32))
+        let tile = critic.configuration.smallestInputShape
+        let fixed = critic.configuration is DCGANCriticConfig
+        let map = try throughPlaneMap(x, axis: t, channels: 1, batch: batch) { slices in
+            let (r, w) = (slices.shape[2], slices.shape[3])
+            // Pad to at least the critic's smallest input.
+            let (pr, pw) = (Swift.max(0, tile[2] - r), Swift.max(0, tile[3] - w))
+            let padded = pr + pw > 0 ? try slices.pad([0, pw, 0, pr]) : slices
+            let (R, W) = (padded.shape[2], padded.shape[3])
+            guard fixed else { return try gradCAM(critic, padded).narrow(2, start: 0, length: r).narrow(3, start: 0, length: w) }
+            // Overlapping tiles (half a tile apart, the last flush with the edge).
+            func starts(_ n: Int, _ size: Int) -> [Int] {
+                var s = Array(stride(from: 0, through: n - size, by: Swift.max(1, size / 2)))
+                if s.last! != n - size { s.append(n - size) }
+                return s
+            }
+            let sum = try Tensor.zeros([padded.shape[0], 1, R, W]), count = try Tensor.zeros([1, 1, R, W])
+            for i in starts(R, tile[2]) {
+                for j in starts(W, tile[3]) {
+                    let cam = try gradCAM(critic, padded.narrow(2, start: i, length: tile[2]).narrow(3, start: j, length: tile[3]))
+                    _ = try sum.narrow(2, start: i, length: tile[2]).narrow(3, start: j, length: tile[3]).add_(cam)
+                    _ = try count.narrow(2, start: i, length: tile[2]).narrow(3, start: j, length: tile[3]).add_(Tensor.ones([1, 1, tile[2], tile[3]]))
+                }
+            }
+            return try (sum / count).narrow(2, start: 0, length: r).narrow(3, start: 0, length: w)
+        }
+        var out = output
+        out.data = map
+        out.metadata.description = "upres explain: GradCAM of the critic (evidence of a generated image)"
+        return out
+    }
+
+    /// GradCAM of minus the critic's summed scores on (N, 1, H, W) images: (N, 1, H, W).
+    static func gradCAM(_ critic: any CriticNetwork, _ images: Tensor) throws -> Tensor {
+        let activations = try critic.features(images).last!
+        let evidence = try -critic.scores(fromLastFeatures: activations).sum()
+        guard let g = try gradients(of: [evidence], withRespectTo: [activations]).first ?? nil else {
+            throw ModelError.invalid("the critic's score does not depend on its last block")
+        }
+        let weights = try g.mean(dims: [2, 3], keepdim: true)
+        let cam = try (activations * weights).sum(dim: 1, keepdim: true).relu()
+        return try cam.detach().interpolate(size: [images.shape[2], images.shape[3]], mode: .bilinear)
+    }
+
+    /// `body` on batches of the through-plane slices of `x` ((i, j, k), slice axis `t`) in both
+    /// in-plane directions: its input (n, channels, R, W) has the slice axis as rows and the
+    /// neighbouring slices as channels (edges repeated), as the main job feeds models; its
+    /// output (n, 1, R, W) lands on the slices' voxels, and the two directions are averaged.
+    static func throughPlaneMap(_ x: Tensor, axis t: Int, channels: Int, batch: Int, _ body: (Tensor) throws -> Tensor) throws -> Tensor {
+        let sum = try Tensor.zeros(x.shape, dtype: .float32)
+        let inPlaneAxes = (0..<3).filter { $0 != t }
+        let half = channels / 2
+        for (i, a) in inPlaneAxes.enumerated() {
+            let stack = try x.permute([a, inPlaneAxes[1 - i], t])  // (D, W, R)
+            let target = try sum.permute([a, inPlaneAxes[1 - i], t])
+            let depth = stack.shape[0]
+            var start = 0
+            while start < depth {
+                let n = Swift.min(batch, depth - start)
+                let channelSlices = try (0..<channels).map { c -> Tensor in
+                    let index = (0..<n).map { Int64(Swift.min(Swift.max(start + $0 + c - half, 0), depth - 1)) }
+                    return try stack.indexSelect(0, Tensor(index, shape: [n]))
+                }
+                let input = try Tensor.stack(channelSlices, dim: 1).transpose(2, 3).contiguous()
+                let out = try body(input)
+                _ = try target.narrow(0, start: start, length: n).add_(out.detach().squeeze(1).transpose(1, 2))
+                start += n
+            }
+        }
+        return try sum * 0.5
+    }
+}
+
+extension Explanation {
+    /// A map's summary over the head (voxels where `region` is not 0).
+    public struct MapSummary: Codable, Sendable {
+        public var mean: Double
+        public var p95: Double
+        public var max: Double
+        public var voxels: Int
+    }
+
+    public static func summarize(_ map: Volume, region: Volume) throws -> MapSummary {
+        guard map.shape == region.shape else { throw ModelError.invalid("map \(map.shape) and region \(region.shape) differ in shape") }
+        let values = try map.data.to(.float32).reshape([-1]).maskedSelect(region.data.ne(0).reshape([-1]))
+        guard values.count > 0 else { return MapSummary(mean: .nan, p95: .nan, max: .nan, voxels: 0) }
+        return MapSummary(mean: try values.mean().item(), p95: try Percentiles.compute(values, [95])[0], max: try values.max().item(), voxels: values.count)
+    }
+}
