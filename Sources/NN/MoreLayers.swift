@@ -313,3 +313,56 @@ public final class MultiheadAttention: Module {
         return try out_proj(out)
     }
 }
+
+/// A 2-d convolution under spectral normalization (Miyato 2018; `torch.nn.utils.spectral_norm`
+/// with one power iteration): the weight used is `weight_orig` / sigma, sigma = u^T W v the
+/// largest singular value of the (out, in x k x k) matrix W, estimated by power iteration whose
+/// vectors `weight_u`, `weight_v` advance once per forward pass in training mode (buffers, saved
+/// with the state dict under PyTorch's names).
+public final class SpectralNormConv2d: Module, UnaryLayer {
+    public let weight_orig: Tensor
+    public let bias: Tensor?
+    public let weight_u: Tensor
+    public let weight_v: Tensor
+    public let stride: [Int]
+    public let padding: [Int]
+    public let eps: Double
+
+    public init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                eps: Double = 1e-12, generator: Generator? = nil) throws {
+        let fanIn = inChannels * kernelSize * kernelSize
+        weight_orig = try defaultInit([outChannels, inChannels, kernelSize, kernelSize], fanIn: fanIn, generator: generator).requiresGrad(true)
+        self.bias = bias ? try defaultInit([outChannels], fanIn: fanIn, generator: generator).requiresGrad(true) : nil
+        weight_u = try Self.normalized(Tensor.randn([outChannels], generator: generator), eps: eps)
+        weight_v = try Self.normalized(Tensor.randn([fanIn], generator: generator), eps: eps)
+        self.stride = [stride]
+        self.padding = [padding]
+        self.eps = eps
+        super.init()
+    }
+
+    static func normalized(_ x: Tensor, eps: Double) throws -> Tensor {
+        let n = try x.norm().item()
+        return try x / Swift.max(n, eps)
+    }
+
+    /// The normalized weight (advancing the power iteration first in training mode).
+    public func weight() throws -> Tensor {
+        let out = weight_orig.shape[0]
+        let matrix = try weight_orig.reshape([out, -1])
+        if isTraining {
+            try withNoGrad {
+                let v = try Self.normalized(matrix.transpose(0, 1).matmul(weight_u), eps: eps)
+                let u = try Self.normalized(matrix.matmul(v), eps: eps)
+                _ = try weight_v.copy_(v)
+                _ = try weight_u.copy_(u)
+            }
+        }
+        let sigma = try (weight_u.detach() * matrix.matmul(weight_v.detach())).sum()
+        return try weight_orig / sigma
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try x.conv2d(weight(), bias: bias, stride: stride, padding: padding)
+    }
+}

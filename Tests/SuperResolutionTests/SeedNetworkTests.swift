@@ -103,13 +103,14 @@ import Torch
 
     /// GradCAM of a critic: non-negative, finite, on the reconstruction's grid, for a critic that
     /// takes any size (PatchGAN) and one that sees fixed tiles (DCGAN, 16 x 16 tiles of 28 x 20
-    /// slices); GradCAM of a tile equals the definition computed by hand.
+    /// slices) and the U-Net critic of seed 001; GradCAM of a tile equals the definition computed by hand.
     @Test func criticGradCAMCoversTheReconstruction() throws {
         let v = try blobs([20, 22, 7], spacing: [1, 1, 4])
         let (out, report) = try Reconstruction.upsample(v, model: gridModel(), targetSpacing: 1)
         let critics: [any CriticNetwork] = [
             try PatchGANCritic(PatchGANCriticConfig(features: 4, layers: 2), generator: Generator(seed: 1)),
             try DCGANCritic(DCGANCriticConfig(features: 4, blocks: 2, dropout: 0.5, patch: [16, 16]), generator: Generator(seed: 2)),
+            try UNetSNCritic(UNetSNCriticConfig(features: 4), generator: Generator(seed: 3)),
         ]
         for critic in critics {
             let cam = try Explanation.criticGradCAM(out, critic: critic, axis: 2, normalization: report.normalization)
@@ -128,5 +129,53 @@ import Torch
         for (c, wc) in w.enumerated() { byHand = try byHand + maps.narrow(1, start: c, length: 1) * Double(wc) }
         byHand = try byHand.relu().interpolate(size: [16, 16], mode: .bilinear)
         #expect(try (Explanation.gradCAM(critic, tile) - byHand).abs().max().item() < 1e-6)
+    }
+}
+
+@Suite struct RealESRGANTests {
+    static let fixture = Result { try Safetensors.read(packageRoot.appendingPathComponent("Tests/Fixtures/rrdb/rrdb.safetensors")).tensors }
+
+    static func state(_ prefix: String) throws -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (k, v) in try fixture.get() where k.hasPrefix(prefix) { out[String(k.dropFirst(prefix.count))] = v }
+        return out
+    }
+
+    /// Seed 001's generator against its PyTorch twin (bench/rrdb_reference.py; fixture from
+    /// Tests/Fixtures/rrdb/make_reference.py), with and without upres's residual option.
+    @Test func theRRDBGeneratorEqualsItsPyTorchTwin() throws {
+        let f = try Self.fixture.get()
+        for (name, residual) in [("rrdb", false), ("rrdb_residual", true)] {
+            let net = try RRDBNet(RRDBNetConfig(inChannels: 3, features: 8, blocks: 2, growth: 4, factor: 3, residual: residual))
+            try net.loadStateDict(Self.state("\(name).state."), strict: true, source: name)
+            net.eval()
+            let out = try withNoGrad { try net(f["\(name).input"]!) }
+            #expect(out.shape == [2, 1, 15, 7])
+            #expect(try (out - f["\(name).output"]!).abs().max().item() < 1e-5, "\(name)")
+        }
+        let spec = try JSONDecoder().decode(ModelSpec.self, from: Data(#"{"architecture": "rrdb", "factor": 5, "blocks": 1}"#.utf8))
+        #expect(spec.contract == .thickSlices(channels: 3, factor: 5))
+        #expect(throws: ModelError.self) { try RRDBNetConfig(inChannels: 2).validate() }
+    }
+
+    /// Seed 001's U-Net critic with spectral normalization: equal scores in evaluation mode, and
+    /// in training mode the power iteration advances u and v as PyTorch's does.
+    @Test func theSpectralNormUNetCriticEqualsItsPyTorchTwin() throws {
+        let f = try Self.fixture.get()
+        let critic = try UNetSNCritic(UNetSNCriticConfig(features: 4), generator: nil)
+        try critic.loadStateDict(Self.state("unet.state."), strict: true, source: "unet-sn")
+        let x = f["unet.input"]!
+        critic.eval()
+        let evaluated = try withNoGrad { try critic(x) }
+        #expect(evaluated.shape == [2, 1, 19, 13])
+        #expect(try (evaluated - f["unet.eval_output"]!).abs().max().item() < 1e-5)
+        critic.train()
+        let trained = try withNoGrad { try critic(x) }
+        #expect(try (trained - f["unet.train_output"]!).abs().max().item() < 1e-5)
+        for (k, v) in critic.namedTensors() where k.hasSuffix("weight_u") || k.hasSuffix("weight_v") {
+            #expect(try (v - f["unet.after.\(k)"]!).abs().max().item() < 1e-5, "\(k)")
+        }
+        // u and v are buffers: not trained, but saved.
+        #expect(!critic.namedParameters().contains { $0.0.hasSuffix("weight_u") })
     }
 }

@@ -95,8 +95,10 @@ public enum Explanation {
         let fixed = critic.configuration is DCGANCriticConfig
         let map = try throughPlaneMap(x, axis: t, channels: 1, batch: batch) { slices in
             let (r, w) = (slices.shape[2], slices.shape[3])
-            // Pad to at least the critic's smallest input.
-            let (pr, pw) = (Swift.max(0, tile[2] - r), Swift.max(0, tile[3] - w))
+            // Pad to at least the critic's smallest input; critics that take any size get a
+            // multiple of 8 (the U-Net critic pads to it inside, which would shift the map).
+            var (pr, pw) = (Swift.max(0, tile[2] - r), Swift.max(0, tile[3] - w))
+            if !fixed { (pr, pw) = (pr + (8 - (r + pr) % 8) % 8, pw + (8 - (w + pw) % 8) % 8) }
             let padded = pr + pw > 0 ? try slices.pad([0, pw, 0, pr]) : slices
             let (R, W) = (padded.shape[2], padded.shape[3])
             guard fixed else { return try gradCAM(critic, padded).narrow(2, start: 0, length: r).narrow(3, start: 0, length: w) }

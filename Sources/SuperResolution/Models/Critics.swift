@@ -32,6 +32,7 @@ public enum CriticRegistry {
     public static let configurations: [String: any CriticConfiguration.Type] = [
         DCGANCriticConfig.architecture: DCGANCriticConfig.self,
         PatchGANCriticConfig.architecture: PatchGANCriticConfig.self,
+        UNetSNCriticConfig.architecture: UNetSNCriticConfig.self,
     ]
 
     public static var architectures: [String] { configurations.keys.sorted() }
@@ -274,4 +275,107 @@ public final class PatchGANCritic: Module, CriticNetwork {
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try scores(fromLastFeatures: features(x).last!) }
 
     public func scores(fromLastFeatures h: Tensor) throws -> Tensor { try head(h) }
+}
+
+// MARK: - U-Net critic with spectral normalization (seed 001)
+
+/// Seed 001's (Real-ESRGAN's) discriminator: a U-Net that scores every pixel. conv0, three
+/// stride-2 4 x 4 convolutions down (features x2, x4, x8), three bilinear x2 upsamplings each
+/// followed by a 3 x 3 convolution and the skip from the encoder, two more 3 x 3 convolutions and
+/// conv9 to one score per pixel; LeakyReLU 0.2; spectral normalization on conv1 to conv8. Images
+/// whose sides are not multiples of 8 are zero-padded and the scores cropped back.
+public struct UNetSNCriticConfig: CriticConfiguration, Equatable {
+    public static let architecture = "unet-sn"
+    public var architecture: String = UNetSNCriticConfig.architecture
+    public var inChannels: Int
+    /// Real-ESRGAN: 64.
+    public var features: Int
+
+    public init(inChannels: Int = 1, features: Int = 32) {
+        self.inChannels = inChannels
+        self.features = features
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case architecture, inChannels, features }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = UNetSNCriticConfig()
+        architecture = try c.value(.architecture, or: d.architecture)
+        inChannels = try c.value(.inChannels, or: d.inChannels)
+        features = try c.value(.features, or: d.features)
+    }
+
+    public var smallestInputShape: [Int] { [1, inChannels, 8, 8] }
+
+    public func validate() throws {
+        guard inChannels >= 1, features >= 1 else { throw ModelError.invalid("unet-sn critic: inChannels and features must be >= 1") }
+    }
+
+    public func makeCritic(generator: Generator?) throws -> any CriticNetwork { try UNetSNCritic(self, generator: generator) }
+}
+
+public final class UNetSNCritic: Module, CriticNetwork {
+    public let config: UNetSNCriticConfig
+    public var configuration: any CriticConfiguration { config }
+    public let conv0: Conv2d
+    public let conv1: SpectralNormConv2d
+    public let conv2: SpectralNormConv2d
+    public let conv3: SpectralNormConv2d
+    public let conv4: SpectralNormConv2d
+    public let conv5: SpectralNormConv2d
+    public let conv6: SpectralNormConv2d
+    public let conv7: SpectralNormConv2d
+    public let conv8: SpectralNormConv2d
+    public let conv9: Conv2d
+
+    public init(_ config: UNetSNCriticConfig, generator: Generator?) throws {
+        try config.validate()
+        self.config = config
+        let f = config.features
+        func sn(_ i: Int, _ o: Int, _ k: Int, _ s: Int) throws -> SpectralNormConv2d {
+            try SpectralNormConv2d(inChannels: i, outChannels: o, kernelSize: k, stride: s, padding: 1, bias: false, generator: generator)
+        }
+        conv0 = try Conv2d(inChannels: config.inChannels, outChannels: f, kernelSize: 3, padding: 1, generator: generator)
+        conv1 = try sn(f, 2 * f, 4, 2)
+        conv2 = try sn(2 * f, 4 * f, 4, 2)
+        conv3 = try sn(4 * f, 8 * f, 4, 2)
+        conv4 = try sn(8 * f, 4 * f, 3, 1)
+        conv5 = try sn(4 * f, 2 * f, 3, 1)
+        conv6 = try sn(2 * f, f, 3, 1)
+        conv7 = try sn(f, f, 3, 1)
+        conv8 = try sn(f, f, 3, 1)
+        conv9 = try Conv2d(inChannels: f, outChannels: 1, kernelSize: 3, padding: 1, generator: generator)
+        super.init()
+    }
+
+    /// The activations after conv0 ... conv3 (down), conv4 ... conv6 (up, with their skips) and
+    /// conv8; padded to multiples of 8.
+    public func features(_ x: Tensor) throws -> [Tensor] {
+        guard x.rank == 4, x.shape[1] == config.inChannels else {
+            throw ModelError.invalid("unet-sn critic judges (N, \(config.inChannels), H, W) images, got \(x.shape)")
+        }
+        let (ph, pw) = ((8 - x.shape[2] % 8) % 8, (8 - x.shape[3] % 8) % 8)
+        let input = ph + pw > 0 ? try x.pad([0, pw, 0, ph]) : x
+        func act(_ t: Tensor) throws -> Tensor { try t.leakyRelu(negativeSlope: 0.2) }
+        func up(_ t: Tensor) throws -> Tensor { try t.interpolate(scaleFactor: [2, 2], mode: .bilinear) }
+        let x0 = try act(conv0(input))
+        let x1 = try act(conv1(x0))
+        let x2 = try act(conv2(x1))
+        let x3 = try act(conv3(x2))
+        let x4 = try act(conv4(up(x3))) + x2
+        let x5 = try act(conv5(up(x4))) + x1
+        let x6 = try act(conv6(up(x5))) + x0
+        let x8 = try act(conv8(act(conv7(x6))))
+        return [x0, x1, x2, x3, x4, x5, x6, x8]
+    }
+
+    /// One score per pixel of the padded image (callAsFunction crops it back).
+    public func scores(fromLastFeatures h: Tensor) throws -> Tensor { try conv9(h) }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let s = try scores(fromLastFeatures: features(x).last!)
+        return try s.narrow(2, start: 0, length: x.shape[2]).narrow(3, start: 0, length: x.shape[3])
+    }
 }

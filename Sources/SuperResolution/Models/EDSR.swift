@@ -161,7 +161,15 @@ public final class EDSR: Module, UnaryLayer, SuperResolutionModel, @unchecked Se
     /// The (factor H x H) linear interpolation at the output rows' LR positions (edges clamped).
     func interpolator(rows h: Int) throws -> Tensor {
         if let m = interpolators[h] { return m }
-        let s = config.factor
+        let m = try Tensor(Self.linearInterpolator(rows: h, factor: config.factor), shape: [config.factor * h, h])
+        interpolators[h] = m
+        return m
+    }
+
+    /// The (factor h x h) row-major matrix of the linear interpolation of h acquired rows at the
+    /// output rows' positions: output row s k + r at acquired row k + (r - floor(s / 2)) / s,
+    /// edges clamped (every thick-slice model's convention).
+    static func linearInterpolator(rows h: Int, factor s: Int) -> [Float] {
         var w = [Float](repeating: 0, count: s * h * h)
         for j in 0..<(s * h) {
             let p = Swift.min(Swift.max(Double(j / s) + Double(j % s - s / 2) / Double(s), 0), Double(h - 1))
@@ -169,8 +177,6 @@ public final class EDSR: Module, UnaryLayer, SuperResolutionModel, @unchecked Se
             w[j * h + i0] += Float(1 - t)
             if t > 0 { w[j * h + i0 + 1] += Float(t) }
         }
-        let m = try Tensor(w, shape: [s * h, h])
-        interpolators[h] = m
-        return m
+        return w
     }
 }

@@ -72,6 +72,7 @@ public enum ModelRegistry {
     public static let configurations: [String: any ModelConfiguration.Type] = [
         EDSRConfig.architecture: EDSRConfig.self,
         AttentionUNetConfig.architecture: AttentionUNetConfig.self,
+        RRDBNetConfig.architecture: RRDBNetConfig.self,
     ]
 
     public static var architectures: [String] { configurations.keys.sorted() }
