@@ -34,12 +34,21 @@ struct Train: ParsableCommand {
     var trainVolume: [String] = []
     @Option(name: .customLong("validation-volume"), help: "Override: HR volumes for validation.")
     var validationVolume: [String] = []
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: "Override any configuration field: KEY=VALUE, KEY a dotted path (adversarial.criticSteps), VALUE JSON (5, [0, 0.9], true, {...}) or a plain string. Repeatable.")
+    var overrides: [String] = []
     @Flag(help: "Print less.") var quiet = false
 
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         guard (config == nil) != (resume == nil) else { throw ValidationError("give either --config FILE (with --out) or --resume RUN_DIR") }
+        if resume != nil && !overrides.isEmpty { throw ValidationError("--set changes a new run's configuration; a resumed run keeps its config.json") }
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "="), eq != o.startIndex, !o[o.startIndex..<eq].split(separator: ".", omittingEmptySubsequences: false).contains("") else {
+                throw ValidationError("--set \(o): expected KEY=VALUE with a dotted KEY, e.g. --set adversarial.criticSteps=1")
+            }
+        }
         if config != nil && out == nil { throw ValidationError("--config needs --out RUN_DIR for the new run") }
         if let s = steps, s < 1 { throw ValidationError("--steps \(s) must be >= 1") }
         if let b = batchSize, b < 1 { throw ValidationError("--batch-size \(b) must be >= 1") }
@@ -55,7 +64,7 @@ struct Train: ParsableCommand {
             cfg = try Self.readConfig(folder.appendingPathComponent("config.json").path)
         } else {
             folder = URL(fileURLWithPath: out!)
-            cfg = try Self.readConfig(config!)
+            cfg = try Self.readConfig(config!, overrides: overrides)
             if let steps { cfg.steps = steps }
             if let batchSize { cfg.batchSize = batchSize }
             if let lr { cfg.learningRate = lr }
@@ -93,13 +102,14 @@ struct Train: ParsableCommand {
 
     /// A training configuration in JSON, or in YAML when the name ends in .yaml or .yml; every
     /// field may be left out (defaults), unknown fields are errors naming them.
-    static func readConfig(_ path: String) throws -> TrainConfig {
-        let data: Data
+    static func readConfig(_ path: String, overrides: [String] = []) throws -> TrainConfig {
+        var data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw CLIError("\(path): cannot read the configuration") }
         let yaml = path.hasSuffix(".yaml") || path.hasSuffix(".yml")
         func field(_ path: [CodingKey]) -> String { path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
         do {
-            if yaml {
+            if !overrides.isEmpty { data = try applying(overrides, to: data, yaml: yaml, path: path) }
+            if yaml && overrides.isEmpty {
                 guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(path): not UTF-8 text") }
                 return try YAMLDecoder().decode(TrainConfig.self, from: text)
             }
@@ -118,6 +128,40 @@ struct Train: ParsableCommand {
         } catch {
             throw CLIError("\(path): not a \(yaml ? "YAML" : "JSON") training configuration (\(error))")
         }
+    }
+
+    /// The configuration with `--set KEY=VALUE` overrides applied, as JSON.
+    static func applying(_ overrides: [String], to data: Data, yaml: Bool, path: String) throws -> Data {
+        var tree: Any
+        if yaml {
+            guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(path): not UTF-8 text") }
+            tree = try Yams.load(yaml: text) ?? [String: Any]()
+        } else {
+            tree = try JSONSerialization.jsonObject(with: data)
+        }
+        for o in overrides {
+            let eq = o.firstIndex(of: "=")!
+            let keys = o[o.startIndex..<eq].split(separator: ".").map(String.init)
+            let text = String(o[o.index(after: eq)...])
+            // JSON when it parses (numbers, booleans, lists, objects, quoted strings), else a string.
+            let value = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
+            func set(_ node: Any, _ keys: ArraySlice<String>) throws -> Any {
+                var dict = node as? [String: Any] ?? [:]
+                let k = keys.first!
+                if keys.count == 1 {
+                    dict[k] = value
+                } else {
+                    if let child = dict[k], !(child is [String: Any]) {
+                        throw CLIError("--set \(o): \(k) is not a section of the configuration")
+                    }
+                    dict[k] = try set(dict[k] ?? [String: Any](), keys.dropFirst())
+                }
+                return dict
+            }
+            guard tree is [String: Any] else { throw CLIError("\(path): the configuration is not a mapping of fields") }
+            tree = try set(tree, keys[...])
+        }
+        return try JSONSerialization.data(withJSONObject: tree)
     }
 
     /// Training and validation stacks: simulated on the fly from HR volumes.

@@ -63,6 +63,35 @@ import Testing
         #expect(sr.status == 0 && sr.stdout.contains("181x217x180"), "\(sr.stderr)")
     }
 
+    /// Every network's configuration under configs/ trains as it is written (architectures,
+    /// critics, losses, schedules), shortened with --set to three steps with the critic from the
+    /// first: the log carries each term and the critic's loss, and the run ends with the model
+    /// and the critic.
+    @Test func theSeedConfigurationsTrain() throws {
+        let configs = try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("configs").path)
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(configs.count >= 2)
+        let mni = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t1_1mm.nii.gz").path
+        for name in configs {
+            let run = try scratch().appendingPathComponent("run").path
+            var args = ["train", "--config", packageRoot.appendingPathComponent("configs/\(name)").path, "--out", run, "--quiet",
+                        "--set", "steps=3", "--set", "batchSize=2", "--set", "adversarial.startStep=1", "--set", "logEvery=1",
+                        "--set", "validateEvery=3", "--set", "checkpointEvery=3", "--set", "data.validationPatches=2",
+                        "--set", "data.trainVolumes=[\"\(mni)\"]", "--set", "data.validationVolumes=[\"\(mni)\"]"]
+            let text = try String(contentsOf: packageRoot.appendingPathComponent("configs/\(name)"), encoding: .utf8)
+            if text.contains("critic: models/") {
+                args += ["--set", "perceptual.critic=\(packageRoot.appendingPathComponent("models/attention-unet/critic.safetensors").path)"]
+            }
+            let r = try runUpres(args)
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            let log = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8)
+            #expect(log.contains("train/critic/loss") && log.contains("train/loss/adversarial") && log.contains("train/loss/l1"), "\(name)")
+            for file in ["model.safetensors", "critic.safetensors"] {
+                #expect(FileManager.default.fileExists(atPath: run + "/" + file), "\(name): \(file)")
+            }
+        }
+    }
+
     @Test func trainsFromAPairedDatasetWithAYAMLConfig() throws {
         let dir = try scratch()
         let ds = dir.appendingPathComponent("ds").path
