@@ -43,3 +43,46 @@ enum TrainingBench {
         print("upsample.edsr.181x217x30_to_1mm", now() - t0)
     }
 }
+
+extension TrainingBench {
+    /// One adversarial training step as the generic trainer takes it (bench/gan_reference.py is
+    /// the same in PyTorch): seed 000's attention U-Net (16 features, depth 4) against seed 004's
+    /// PatchGAN critic (32 features, 3 layers) under WGAN-GP (lambda 10, Adam betas 0, 0.9):
+    /// a critic update with the gradient penalty's double backward, then a generator update on
+    /// L1 + 0.01 x the adversarial term; batch 4 of 64 x 64.
+    static func gan(_ o: Options) throws {
+        try manualSeed(0)
+        let g = try AttentionUNet(AttentionUNetConfig(features: 16, depth: 4, finalActivation: "identity", residualChannel: 0))
+        let d = try PatchGANCritic(PatchGANCriticConfig(features: 32, layers: 3), generator: nil)
+        let optG = Adam(parameters: g.namedParameters(), learningRate: 1e-4, beta1: 0, beta2: 0.9)
+        let optD = Adam(parameters: d.namedParameters(), learningRate: 1e-4, beta1: 0, beta2: 0.9)
+        let dParams = d.parameters()
+        let x = try Tensor.rand([4, 1, 64, 64]), y = try Tensor.rand([4, 1, 64, 64])
+        let e = try Tensor.rand([4, 1, 1, 1])
+        func step() throws {
+            let fake = try withNoGrad { try g(x) }
+            let loss = try AdversarialLoss.wasserstein.criticLoss(real: d(y), fake: d(fake))
+                + gradientPenalty(critic: { try d($0) }, real: y, fake: fake, mixing: e) * 10
+            try optD.zeroGrad()
+            try loss.backward()
+            try optD.step()
+            for p in dParams { try p.requiresGrad(false) }
+            let pred = try g(x)
+            let total = try pred.l1Loss(y) + AdversarialLoss.wasserstein.generatorLoss(fake: d(pred)) * 0.01
+            try optG.zeroGrad()
+            try total.backward()
+            try optG.step()
+            for p in dParams { try p.requiresGrad(true) }
+        }
+        try step()
+        try step()
+        let steps = 5
+        var samples: [Double] = []
+        for _ in 0..<o.repeats {
+            let t0 = now()
+            for _ in 0..<steps { try step() }
+            samples.append((now() - t0) / Double(steps))
+        }
+        print("train.gan.unet16-patchgan32-wgangp", median(samples))
+    }
+}

@@ -133,6 +133,7 @@ do {
     case "perceptual": try ImagingBench.perceptual(options)
     case "simulate": try ImagingBench.simulate(options)
     case "train": try TrainingBench.train(options)
+    case "gan": try TrainingBench.gan(options)
     case "upsample":
         try TrainingBench.upsample(options, model: "models/thick-5-6-t1/model.safetensors",
                                    input: "data/cache/colin27_thick-5-6.nii.gz")

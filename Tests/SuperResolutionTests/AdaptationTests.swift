@@ -188,6 +188,39 @@ func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) thro
         let (x2, _) = try s.batch(size: 6, generator: Generator(seed: 3), augment: false)
         #expect(try (x - x2).abs().max().item() == 0)
     }
+
+    /// Models on the output grid with neighbour channels get the planes beside the target's,
+    /// degraded alike: on a volume whose planes across axis 2 hold their own index, channel c of
+    /// the input holds the target plane's index + c - 1 (the edge plane repeated at the edges),
+    /// and each channel is degraded along the rows as the centre one is.
+    @Test func neighbourChannelsAreTheAdjacentPlanesDegradedAlike() throws {
+        let shape = [30, 34, 6]
+        let ramp = try Tensor.arange(Scalar(0), Scalar(6), dtype: .float32).reshape([1, 1, 6]).expand(shape).contiguous()
+        let s = try DegradedSliceSampler(sources: [.init(volume: ramp, acrossAxes: [2], voxelSize: 1, name: "ramp")],
+                                         degradations: DegradationRange(spacing: [4], thicknessRatio: [1], profiles: [.rectangular]),
+                                         patch: 16, contract: .outputGrid(channels: 3), intensityScale: 0)
+        let (x, y) = try s.batch(size: 8, generator: Generator(seed: 2), augment: true)
+        #expect(x.shape == [8, 3, 16, 16] && y.shape == [8, 1, 16, 16])
+        for i in 0..<8 {
+            let p = try y.select(0, i).mean().item()
+            for c in 0..<3 {
+                let expected = Double(min(max(Int(p.rounded()) + c - 1, 0), 5))
+                #expect(try (x.select(0, i).select(0, c) - expected).abs().max().item() < 1e-5, "sample \(i) channel \(c)")
+            }
+        }
+        // On blobs, the centre channel is the one-channel sampler's input for the same draws.
+        let v = try blobs([40, 50, 12], spacing: [1, 1, 1])
+        func sampler(_ c: Int) throws -> DegradedSliceSampler {
+            try DegradedSliceSampler(sources: [.init(volume: v.data, acrossAxes: [2], voxelSize: 1, name: "blobs")],
+                                     degradations: DegradationRange(spacing: [4], thicknessRatio: [0.6, 1], profiles: [.rectangular, .gaussian]),
+                                     patch: 24, contract: .outputGrid(channels: c))
+        }
+        let (one, t1) = try sampler(1).batch(size: 4, generator: Generator(seed: 5), augment: true)
+        let (three, t3) = try sampler(3).batch(size: 4, generator: Generator(seed: 5), augment: true)
+        #expect(try (three.narrow(1, start: 1, length: 1) - one).abs().max().item() < 1e-5)
+        #expect(try (t3 - t1).abs().max().item() == 0)
+        #expect(throws: ModelError.self) { try sampler(2) }
+    }
 }
 
 @Suite struct AnyFactorReconstructionTests {

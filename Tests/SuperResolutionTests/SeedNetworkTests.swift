@@ -179,3 +179,38 @@ import Torch
         #expect(!critic.namedParameters().contains { $0.0.hasSuffix("weight_u") })
     }
 }
+
+@Suite struct ResidualAttentionUNetTests {
+    /// Seed 004's generator against its PyTorch twin (bench/rau_reference.py; fixture from
+    /// Tests/Fixtures/rau/make_reference.py): AdaDM, GroupNorm, self-attention at the bottleneck,
+    /// cross-attention to two subject features and the slice position, padding and cropping of a
+    /// 13 x 10 input, the residual on the centre slice; with and without the context.
+    @Test func theResidualAttentionUNetEqualsItsPyTorchTwin() throws {
+        let f = try Safetensors.read(packageRoot.appendingPathComponent("Tests/Fixtures/rau/rau.safetensors")).tensors
+        let net = try ResidualAttentionUNet(ResidualAttentionUNetConfig(inChannels: 3, features: 8, multipliers: [1, 2, 2], resBlocks: 1, groups: 4,
+                                                                        heads: 2, contextFeatures: 2, positionEncoding: 8, contextDim: 8,
+                                                                        crossAttentionFrom: 1))
+        var state: [String: Tensor] = [:]
+        for (k, v) in f where k.hasPrefix("state.") { state[String(k.dropFirst(6))] = v }
+        try net.loadStateDict(state, strict: true, source: "rau fixture")
+        net.eval()
+        let out = try withNoGrad { try net.forward(f["input"]!, features: f["features"]!, position: f["position"]!) }
+        #expect(out.shape == [2, 1, 13, 10])
+        #expect(try (out - f["output"]!).abs().max().item() < 1e-5)
+        let plain = try withNoGrad { try net(f["input"]!) }
+        #expect(try (plain - f["output_default"]!).abs().max().item() < 1e-5)
+        // The context matters.
+        #expect(try (plain - out).abs().max().item() > 1e-4)
+    }
+
+    @Test func theResidualAttentionUNetGoesThroughTheProtocol() throws {
+        let spec = try JSONDecoder().decode(ModelSpec.self, from: Data(#"{"architecture": "residual-attention-unet", "inChannels": 5, "features": 8, "groups": 4, "heads": 2, "multipliers": [1, 2]}"#.utf8))
+        #expect(spec.contract == .outputGrid(channels: 5))
+        let config = spec.configuration as! ResidualAttentionUNetConfig
+        #expect(config.residualChannel == 2)
+        let model = try spec.makeModel(generator: Generator(seed: 1))
+        #expect(try model(Tensor.rand([1, 5, 9, 11])).shape == [1, 1, 9, 11])
+        #expect(throws: ModelError.self) { try ResidualAttentionUNetConfig(features: 6, groups: 4).validate() }
+        #expect(throws: ModelError.self) { try ResidualAttentionUNetConfig(positionEncoding: 7).validate() }
+    }
+}

@@ -73,6 +73,7 @@ public enum ModelRegistry {
         EDSRConfig.architecture: EDSRConfig.self,
         AttentionUNetConfig.architecture: AttentionUNetConfig.self,
         RRDBNetConfig.architecture: RRDBNetConfig.self,
+        ResidualAttentionUNetConfig.architecture: ResidualAttentionUNetConfig.self,
     ]
 
     public static var architectures: [String] { configurations.keys.sorted() }

@@ -109,8 +109,8 @@ public final class DegradedSliceSampler: BatchSource {
         }
         guard !sources.isEmpty else { throw ModelError.invalid("no training data: no volumes to cut planes from") }
         try degradations.validate()
-        guard channels == 1 else {
-            throw ModelError.invalid("pairs from thin planes have one channel (the neighbours across a plane are not degraded like a scan's); the model takes \(channels)")
+        guard channels == 1 || (contract.fixedFactor == nil && channels % 2 == 1) else {
+            throw ModelError.invalid("pairs from thin planes for thick-slice models have one channel; the model takes \(channels)")
         }
         for s in sources {
             guard s.volume.rank == 3 else { throw ModelError.invalid("\(s.name): expected a 3-D volume, got \(s.volume.shape)") }
@@ -171,26 +171,37 @@ public final class DegradedSliceSampler: BatchSource {
         let r0 = Swift.min(Swift.max(pos[rowAxis] - patch / 2, rows.lowerBound), Swift.max(rows.upperBound - patch, rows.lowerBound))
         let rowsUsed = Swift.min(patch, rows.count)
         let c0 = Swift.min(Swift.max(pos[colAxis] - patch / 2, 0), shape[colAxis] - patch)
-        // The plane's full lines along the rows, for the patch's columns: (n, patch).
-        var strip = try source.volume.select(across, pos[across])  // 2-D over planeAxes in order
-        if flipAxes { strip = try strip.transpose(0, 1) }
-        strip = try strip.narrow(1, start: c0, length: patch)
-        strip = try remapped(strip, source: source, generator: g, augment: augment)
-        var input = try m.narrow(0, start: r0, length: rowsUsed).to(.float32).matmul(strip.to(.float32))
-        var target = try strip.narrow(0, start: r0, length: rowsUsed)
+        // The plane's full lines along the rows, for the patch's columns: (n, patch); with
+        // neighbour channels, the planes beside it across the plane too (C, n, patch), degraded
+        // alike, as a scan's neighbouring slices are (edges repeated, as the reconstruction does).
+        let channels = contract.channels, half = channels / 2
+        func strip(at index: Int) throws -> Tensor {
+            var s = try source.volume.select(across, Swift.min(Swift.max(index, 0), shape[across] - 1))  // 2-D over planeAxes in order
+            if flipAxes { s = try s.transpose(0, 1) }
+            return try s.narrow(1, start: c0, length: patch)
+        }
+        var strips = channels == 1 ? try strip(at: pos[across])
+            : try Tensor.stack((0..<channels).map { try strip(at: pos[across] + $0 - half) }, dim: 0)
+        strips = try remapped(strips, source: source, generator: g, augment: augment)
+        let rowDim = channels == 1 ? 0 : 1
+        let centre = channels == 1 ? strips : try strips.select(0, half)
+        var input = try m.narrow(0, start: r0, length: rowsUsed).to(.float32).matmul(strips.to(.float32))
+        var target = try centre.narrow(0, start: r0, length: rowsUsed)
         if rowsUsed < patch {  // a line shorter than a patch: pad by repeating the last row
             let pad = patch - rowsUsed
-            input = try Tensor.cat([input, input.narrow(0, start: rowsUsed - 1, length: 1).expand([pad, patch])], dim: 0)
+            var inputPad = input.shape
+            inputPad[rowDim] = pad
+            input = try Tensor.cat([input, input.narrow(rowDim, start: rowsUsed - 1, length: 1).expand(inputPad)], dim: rowDim)
             target = try Tensor.cat([target, target.narrow(0, start: rowsUsed - 1, length: 1).expand([pad, patch])], dim: 0)
         }
         if augment {
             if flips {
-                if try Self.draw(2, g) == 1 { input = try input.flip([0]); target = try target.flip([0]) }
-                if try Self.draw(2, g) == 1 { input = try input.flip([1]); target = try target.flip([1]) }
+                if try Self.draw(2, g) == 1 { input = try input.flip([rowDim]); target = try target.flip([0]) }
+                if try Self.draw(2, g) == 1 { input = try input.flip([rowDim + 1]); target = try target.flip([1]) }
             }
             (input, target) = try scaled(input, target, generator: g)
         }
-        return (try input.unsqueeze(0).contiguous(), try target.unsqueeze(0).contiguous())
+        return (try (channels == 1 ? input.unsqueeze(0) : input).contiguous(), try target.unsqueeze(0).contiguous())
     }
 
     /// One pair for a thick-slice model: input (1, rows, patch) with `rows` acquired slices and
