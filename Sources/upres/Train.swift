@@ -195,7 +195,10 @@ struct Train: ParsableCommand {
                 let v = try VolumeIO.read(p).volume
                 try VolumeIO.requireScalar(v, p)
                 do {
-                    return try .volume(v, name: p, percentiles: cfg.task.normalizationPercentiles, mixture: cfg.data.contrastAugmentation)
+                    var source = try DegradedSliceSampler.Source.volume(v, name: p, percentiles: cfg.task.normalizationPercentiles,
+                                                                        mixture: cfg.data.contrastAugmentation)
+                    source.features = try cfg.data.contextFeatures(of: p, count: cfg.model.configuration.contextFeatures)
+                    return source
                 } catch let e as ModelError { throw CLIError("\(e)") }
             }
         }

@@ -50,6 +50,8 @@ struct Upsample: ParsableCommand {
     @Option(name: .customLong("save-model"), help: "Write the per-scan model to this folder (model.safetensors + MODEL_CARD.md).")
     var saveModel: String?
     @Option(help: "Interpolation baseline instead of the model: linear, cubic, sinc.") var interp: Interpolation?
+    @Option(help: "Subject features for a conditioned model (seed 004's residual-attention-unet), comma-separated numbers as it was trained with them (e.g. age, sex, diagnosis); default zeros.")
+    var context: String?
     @Option(help: "Target voxel size in mm.") var spacing: Double = 1
     @Option(help: "Slices per model call (default: sized to --memory).") var batch: Int?
     @Option(help: "Memory for activations in MB when --batch is not given.") var memory: Int = 512
@@ -89,6 +91,16 @@ struct Upsample: ParsableCommand {
         if adaptBatch < 1 { throw ValidationError("--adapt-batch \(adaptBatch) must be >= 1") }
         if let p = adaptPatch, p < 16 { throw ValidationError("--adapt-patch \(p) must be >= 16 pixels") }
         _ = try noiseMatching()
+        _ = try contextFeatures()
+    }
+
+    func contextFeatures() throws -> [Double]? {
+        guard let context else { return nil }
+        let parts = context.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0?.isFinite == true }) else {
+            throw ValidationError("--context \(context): expected comma-separated numbers, e.g. --context 0.63,1,0")
+        }
+        return parts.map { $0! }
     }
 
     func noiseMatching() throws -> AdaptationSettings.NoiseMatching {
@@ -150,7 +162,7 @@ struct Upsample: ParsableCommand {
                     let training = TrainingLine(quiet: quiet)
                     let r = try Reconstruction.run(
                         v, method: how, targetSpacing: spacing,
-                        options: .init(batch: batch, memoryBudget: memory << 20, device: global.device),
+                        options: .init(batch: batch, memoryBudget: memory << 20, device: global.device, context: try contextFeatures()),
                         adaptationProgress: { training.update($0, $1, $2, $3, $4) }) { bar.update($0, $1) }
                     bar.finish()
                     (result, report) = (r.volume, r.report)

@@ -214,3 +214,48 @@ import Torch
         #expect(throws: ModelError.self) { try ResidualAttentionUNetConfig(positionEncoding: 7).validate() }
     }
 }
+
+@Suite struct ConditioningTests {
+    static let config = ResidualAttentionUNetConfig(inChannels: 3, features: 8, multipliers: [1, 2], resBlocks: 1, groups: 4, heads: 2,
+                                                    contextFeatures: 1, positionEncoding: 4, contextDim: 8, crossAttentionFrom: 0)
+
+    /// Plane pairs carry their plane's position across the volume and their subject's features;
+    /// training a conditioned model on them moves its context parameters (the context reaches
+    /// it), while a plain sampler's batches carry none.
+    @Test func theContextReachesAConditionedModelInTraining() throws {
+        let v = try blobs([30, 32, 28], spacing: [1, 1, 1])
+        var source = DegradedSliceSampler.Source(volume: v.data, acrossAxes: [0, 1, 2], voxelSize: 1, name: "blobs")
+        source.features = [0.7]
+        let sampler = try DegradedSliceSampler(sources: [source], degradations: DegradationRange(spacing: [4], thicknessRatio: [1], profiles: [.rectangular]),
+                                               patch: 16, contract: .outputGrid(channels: 3))
+        let b = try sampler.conditionedBatch(size: 6, generator: Generator(seed: 1), augment: true)
+        let positions: [Float] = try b.conditioning.position!.toArray()
+        #expect(positions.count == 6 && positions.allSatisfy { (0...1).contains($0) } && Set(positions).count > 1)
+        #expect(try (b.conditioning.features! - 0.7).abs().max().item() < 1e-6 && b.conditioning.features!.shape == [6, 1])
+        var data = DataConfig(patchWidth: 16, validationPatches: 2)
+        data.degradation = DegradationRange(spacing: [4], thicknessRatio: [1], profiles: [.rectangular])
+        let c = TrainConfig(model: ModelSpec(Self.config), task: ModelTask(sliceSpacing: 4, targetSpacing: 1, factors: [2, 6]), data: data, seed: 2,
+                            steps: 3, batchSize: 2, learningRate: 1e-2, warmupSteps: 0, logEvery: 1, validateEvery: 3, checkpointEvery: 3)
+        let t = try Trainer(config: c, folder: try scratchFolder().appendingPathComponent("run"), resume: false, data: (sampler, sampler))
+        let before = try (t.model as! ResidualAttentionUNet).context_scale!.clone()
+        try t.run()
+        #expect(try ((t.model as! ResidualAttentionUNet).context_scale! - before).abs().max().item() > 0)
+    }
+
+    /// The reconstruction gives a conditioned model each slice's position and the subject's
+    /// features: other features, another output; a wrong number of them is refused.
+    @Test func theReconstructionPassesTheContext() throws {
+        let net = try ResidualAttentionUNet(Self.config, generator: Generator(seed: 4))
+        let url = try scratchFolder().appendingPathComponent("rau.safetensors")
+        try ModelFile.save(net, task: ModelTask(sliceSpacing: 4, targetSpacing: 1, sliceThickness: 4, contrast: "any", clipsIntensities: false,
+                                                factors: [2, 6]), to: url)
+        let file = try ModelFile.load(url)
+        let v = try blobs([20, 22, 7], spacing: [1, 1, 4])
+        let a = try Reconstruction.upsample(v, model: file, targetSpacing: 1, options: .init(context: [0])).0
+        let b = try Reconstruction.upsample(v, model: file, targetSpacing: 1, options: .init(context: [3])).0
+        #expect(try (a.data - b.data).abs().max().item() > 1e-6)
+        #expect(throws: ModelError.self) { try Reconstruction.upsample(v, model: file, targetSpacing: 1, options: .init(context: [1, 2])) }
+        // A model without context refuses features.
+        #expect(throws: ModelError.self) { try Reconstruction.upsample(v, model: gridModel(), targetSpacing: 1, options: .init(context: [1])) }
+    }
+}

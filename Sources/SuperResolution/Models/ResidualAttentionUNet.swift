@@ -180,7 +180,7 @@ public final class UNetLevel: Module {
 /// State-dict names: conv_in, down.L.{blocks.B,cross}, mid_block1, mid_attention, mid_cross,
 /// mid_block2, upsample.L, up.L.{blocks.B,cross}, norm_out, conv_out, context_scale,
 /// context_shift, position_proj (bench/rau_reference.py is its PyTorch twin).
-public final class ResidualAttentionUNet: Module, UnaryLayer, SuperResolutionModel, @unchecked Sendable {
+public final class ResidualAttentionUNet: Module, UnaryLayer, ConditionedModel, @unchecked Sendable {
     public let config: ResidualAttentionUNetConfig
     public let conv_in: Conv2d
     public let down: [UNetLevel]
@@ -238,6 +238,7 @@ public final class ResidualAttentionUNet: Module, UnaryLayer, SuperResolutionMod
     }
 
     public var configuration: any ModelConfiguration { config }
+    public var contextFeatures: Int { config.contextFeatures }
 
     /// Without a context: the subject features are 0 and the slice position 0.5 (the middle).
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x, features: nil, position: nil) }

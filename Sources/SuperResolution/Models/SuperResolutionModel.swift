@@ -45,6 +45,12 @@ public protocol ModelConfiguration: Codable, Sendable {
     var contract: InputContract { get }
     /// A fresh network, initialized from `generator` (reproducible for a seed).
     func makeModel(generator: Generator?) throws -> any SuperResolutionModel
+    /// Scalar subject features the network takes as context (0 unless it is conditioned).
+    var contextFeatures: Int { get }
+}
+
+extension ModelConfiguration {
+    public var contextFeatures: Int { 0 }
 }
 
 /// A super-resolution network: a module called on a batch of 2-D slices, with its contract.
@@ -127,5 +133,21 @@ public struct ModelSpec: Codable, Sendable {
 extension ModelSpec: Equatable {
     public static func == (a: ModelSpec, b: ModelSpec) -> Bool {
         (try? a.json()) == (try? b.json())
+    }
+}
+
+/// A model that takes context besides the slices (seed 004's cross-attention): each slice's
+/// position in its volume and its subject's scalar features.
+public protocol ConditionedModel: SuperResolutionModel {
+    /// How many scalar subject features the model expects (0: the slice position only).
+    var contextFeatures: Int { get }
+    func forward(_ x: Tensor, features: Tensor?, position: Tensor?) throws -> Tensor
+}
+
+extension SuperResolutionModel {
+    /// The model on a batch with its context; models without one ignore it.
+    public func callAsFunction(_ x: Tensor, conditioning: Conditioning) throws -> Tensor {
+        if let c = self as? any ConditionedModel { return try c.forward(x, features: conditioning.features, position: conditioning.position) }
+        return try self(x)
     }
 }

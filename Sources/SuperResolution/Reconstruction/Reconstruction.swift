@@ -48,11 +48,17 @@ public enum Reconstruction {
         /// first in-plane axis, 1: across the second), averaged; both by default. One alone gives
         /// that direction's reconstruction (`upres explain` compares them).
         public var directions: [Int]
-        public init(batch: Int? = nil, memoryBudget: Int = 512 << 20, device: Device = .cpu, directions: [Int] = [0, 1]) {
+        /// The subject's features for conditioned models (seed 004: age, sex, diagnosis ... as
+        /// the model was trained with them); nil: zeros. Each slice's position in the volume
+        /// is given to such models always.
+        public var context: [Double]?
+        public init(batch: Int? = nil, memoryBudget: Int = 512 << 20, device: Device = .cpu, directions: [Int] = [0, 1],
+                    context: [Double]? = nil) {
             self.batch = batch
             self.memoryBudget = memoryBudget
             self.device = device
             self.directions = directions
+            self.context = context
         }
     }
 
@@ -263,6 +269,19 @@ public enum Reconstruction {
             throw ModelError.invalid("directions \(options.directions) must be 0, 1 or both")
         }
         let total = options.directions.map { volume.shape[inPlaneAxes[$0]] }.reduce(0, +)
+        let contextCount = model.configuration.contextFeatures
+        if let c = options.context {
+            guard c.count == contextCount, c.allSatisfy(\.isFinite) else {
+                throw ModelError.invalid("the context has \(c.count) subject features; \(model.architecture) takes \(contextCount)")
+            }
+        }
+        /// Conditioned models see each slice's position along the axis it is cut across (0 to 1).
+        func conditioning(start: Int, count n: Int, depth: Int) throws -> Conditioning {
+            guard model is any ConditionedModel else { return Conditioning() }
+            let positions = (0..<n).map { Double(start + $0) / Double(Swift.max(depth - 1, 1)) }
+            let features = try options.context.map { f in try Tensor(Array((0..<n).map { _ in f }.joined()), shape: [n, f.count]).to(.float32).to(options.device) }
+            return Conditioning(features: features, position: try Tensor(positions, shape: [n]).to(.float32).to(options.device))
+        }
         var done = 0
         // One output buffer in NIfTI's disk order (i fastest), so that neither the fusion nor the
         // writer copies the high-resolution volume: each batch is added into its place, then the
@@ -312,7 +331,7 @@ public enum Reconstruction {
                             return try columns.indexSelect(0, Tensor(slices, shape: [n]))
                         }
                         let input = try Tensor.stack(channelSlices, dim: 1).transpose(2, 3).contiguous()
-                        let out = try model(input)  // n, 1, R', w
+                        let out = try model(input, conditioning: conditioning(start: start, count: n, depth: depth))  // n, 1, R', w
                         _ = try target.narrow(0, start: start, length: n).narrow(1, start: w0, length: width).add_(out.squeeze(1).transpose(1, 2))
                     }
                     start += n

@@ -8,6 +8,46 @@ public protocol BatchSource: AnyObject {
     func batch(size: Int, generator: Generator, augment: Bool) throws -> (Tensor, Tensor)
     /// Fixed validation batches (no augmentation).
     func validationBatches(count: Int, generator: Generator) throws -> [(Tensor, Tensor)]
+    /// A batch with what conditioned models (seed 004) see besides the slices.
+    func conditionedBatch(size: Int, generator: Generator, augment: Bool) throws -> ConditionedBatch
+    func conditionedValidationBatches(count: Int, generator: Generator) throws -> [ConditionedBatch]
+}
+
+/// Slices, targets, and their context: each slice's position in its volume along the axis it is
+/// cut across (0 to 1) and its subject's scalar features (age, sex, diagnosis ...).
+public struct ConditionedBatch {
+    public var input: Tensor
+    public var target: Tensor
+    public var conditioning: Conditioning
+
+    public init(input: Tensor, target: Tensor, conditioning: Conditioning = Conditioning()) {
+        self.input = input
+        self.target = target
+        self.conditioning = conditioning
+    }
+}
+
+public struct Conditioning {
+    /// (N, features), or nil (zeros).
+    public var features: Tensor?
+    /// (N) in [0, 1], or nil (0.5).
+    public var position: Tensor?
+    public init(features: Tensor? = nil, position: Tensor? = nil) {
+        self.features = features
+        self.position = position
+    }
+}
+
+extension BatchSource {
+    /// Sources without context: the plain batches.
+    public func conditionedBatch(size: Int, generator: Generator, augment: Bool) throws -> ConditionedBatch {
+        let (x, y) = try batch(size: size, generator: generator, augment: augment)
+        return ConditionedBatch(input: x, target: y)
+    }
+
+    public func conditionedValidationBatches(count: Int, generator: Generator) throws -> [ConditionedBatch] {
+        try validationBatches(count: count, generator: generator).map { ConditionedBatch(input: $0.0, target: $0.1) }
+    }
 }
 
 extension PatchSampler: BatchSource {}
@@ -70,6 +110,9 @@ public final class DegradedSliceSampler: BatchSource {
         /// Tissue classes for contrast augmentation.
         public var mixture: GaussianMixture?
         public var name: String
+        /// The subject's scalar features for conditioned models (the training config's
+        /// `data.context`), nil for none.
+        public var features: [Double]?
 
         public init(volume: Tensor, acrossAxes: [Int], voxelSize: Double, foreground: Tensor? = nil, mixture: GaussianMixture? = nil,
                     name: String) {
@@ -156,8 +199,18 @@ public final class DegradedSliceSampler: BatchSource {
     /// One pair: input (channels, patch, patch) and target (1, patch, patch), rows along the
     /// degraded axis.
     func sample(generator g: Generator, augment: Bool) throws -> (Tensor, Tensor) {
-        if let f = contract.fixedFactor { return try thickSample(factor: f, generator: g, augment: augment) }
+        let s = try conditionedSample(generator: g, augment: augment)
+        return (s.input, s.target)
+    }
+
+    /// A pair with its plane's position across its volume (0 to 1) and its source.
+    func conditionedSample(generator g: Generator, augment: Bool) throws -> (input: Tensor, target: Tensor, position: Double, source: Source) {
+        if let f = contract.fixedFactor {
+            let (x, y) = try thickSample(factor: f, generator: g, augment: augment)
+            return (x, y, 0.5, sources[0])
+        }
         let (source, across, rowAxis, colAxis, pos) = try plane(generator: g)
+        let position = Double(pos[across]) / Double(Swift.max(source.volume.shape[across] - 1, 1))
         let flipAxes = rowAxis > colAxis
         let shape = source.volume.shape
         // The acquisition along the rows.
@@ -201,7 +254,7 @@ public final class DegradedSliceSampler: BatchSource {
             }
             (input, target) = try scaled(input, target, generator: g)
         }
-        return (try (channels == 1 ? input.unsqueeze(0) : input).contiguous(), try target.unsqueeze(0).contiguous())
+        return (try (channels == 1 ? input.unsqueeze(0) : input).contiguous(), try target.unsqueeze(0).contiguous(), position, source)
     }
 
     /// One pair for a thick-slice model: input (1, rows, patch) with `rows` acquired slices and
@@ -294,13 +347,34 @@ public final class DegradedSliceSampler: BatchSource {
     }
 
     public func batch(size: Int, generator: Generator, augment: Bool = true) throws -> (Tensor, Tensor) {
-        var inputs: [Tensor] = [], targets: [Tensor] = []
+        let b = try conditionedBatch(size: size, generator: generator, augment: augment)
+        return (b.input, b.target)
+    }
+
+    public func conditionedBatch(size: Int, generator: Generator, augment: Bool = true) throws -> ConditionedBatch {
+        var inputs: [Tensor] = [], targets: [Tensor] = [], positions: [Double] = [], features: [[Double]] = []
         for _ in 0..<size {
-            let (x, y) = try sample(generator: generator, augment: augment)
-            inputs.append(x)
-            targets.append(y)
+            let s = try conditionedSample(generator: generator, augment: augment)
+            inputs.append(s.input)
+            targets.append(s.target)
+            positions.append(s.position)
+            if let f = s.source.features { features.append(f) }
         }
-        return (try Tensor.stack(inputs), try Tensor.stack(targets))
+        let width = features.first?.count ?? 0
+        let f = features.count == size && width > 0 ? try Tensor(features.flatMap { $0 }, shape: [size, width]).to(.float32) : nil
+        return ConditionedBatch(input: try Tensor.stack(inputs), target: try Tensor.stack(targets),
+                                conditioning: Conditioning(features: f, position: try Tensor(positions, shape: [size]).to(.float32)))
+    }
+
+    public func conditionedValidationBatches(count: Int, generator: Generator) throws -> [ConditionedBatch] {
+        var out: [ConditionedBatch] = []
+        var left = count
+        while left > 0 {
+            let n = Swift.min(16, left)
+            out.append(try conditionedBatch(size: n, generator: generator, augment: false))
+            left -= n
+        }
+        return out
     }
 
     public func validationBatches(count: Int, generator: Generator) throws -> [(Tensor, Tensor)] {

@@ -187,7 +187,7 @@ public final class Trainer {
     /// Every dropout mask of the model and the critic.
     let dropoutGenerator: Generator
     let sampler: any BatchSource
-    let validation: [(Tensor, Tensor)]
+    let validation: [ConditionedBatch]
     var plateau: ReduceOnPlateau?
     var criticPlateau: ReduceOnPlateau?
     public private(set) var step = 0
@@ -264,7 +264,7 @@ public final class Trainer {
         model.setDropoutGenerator(dropoutGenerator)
         critic?.setDropoutGenerator(dropoutGenerator)
         sampler = data.train
-        validation = try data.validation.validationBatches(count: config.data.validationPatches, generator: Generator(seed: config.seed &+ 2))
+        validation = try data.validation.conditionedValidationBatches(count: config.data.validationPatches, generator: Generator(seed: config.seed &+ 2))
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
         if resume {
             guard fm.fileExists(atPath: checkpoint.path) else {
@@ -356,22 +356,23 @@ public final class Trainer {
     /// log: `loss` (the model's total), `loss/<term>` (unweighted), `critic/...`.
     func trainingStep() throws -> [String: Double] {
         optimizer.learningRate = learningRate(at: step)
-        var batch = try sampler.batch(size: config.batchSize, generator: generator, augment: true)
+        var batch = try sampler.conditionedBatch(size: config.batchSize, generator: generator, augment: true)
         var values: [String: Double] = [:]
         let adversarial = adversarialActive(at: step) ? config.adversarial : nil
         if let adversarial, let critic, let criticOptimizer {
             criticOptimizer.learningRate = criticLearningRate(at: step)
             var sums: [String: Double] = [:]
             for i in 0..<adversarial.criticSteps {
-                if i > 0 { batch = try sampler.batch(size: config.batchSize, generator: generator, augment: true) }
-                for (k, v) in try criticStep(critic: critic, optimizer: criticOptimizer, adversarial: adversarial, input: batch.0, real: batch.1) {
+                if i > 0 { batch = try sampler.conditionedBatch(size: config.batchSize, generator: generator, augment: true) }
+                for (k, v) in try criticStep(critic: critic, optimizer: criticOptimizer, adversarial: adversarial, input: batch.input,
+                                             real: batch.target, conditioning: batch.conditioning) {
                     sums[k, default: 0] += v
                 }
             }
             for (k, v) in sums { values[k] = v / Double(adversarial.criticSteps) }
         }
-        let (total, terms) = try Self.optimizationStep(model: model, optimizer: optimizer, input: batch.0, target: batch.1,
-                                                       clipGradNorm: config.clipGradNorm) { prediction, target in
+        let (total, terms) = try Self.optimizationStep(model: model, optimizer: optimizer, input: batch.input, target: batch.target,
+                                                       conditioning: batch.conditioning, clipGradNorm: config.clipGradNorm) { prediction, target in
             var (loss, terms) = try self.objective(prediction, target)
             if let adversarial, let critic = self.critic, adversarial.weight > 0 {
                 // The critic judges without learning here: its parameters stay out of this graph.
@@ -389,8 +390,9 @@ public final class Trainer {
     }
 
     /// One critic update on a batch: real HR against the model's output (no gradient to the model).
-    func criticStep(critic: any CriticNetwork, optimizer: Adam, adversarial: AdversarialConfig, input: Tensor, real: Tensor) throws -> [String: Double] {
-        let fake = try withNoGrad { try model(input) }
+    func criticStep(critic: any CriticNetwork, optimizer: Adam, adversarial: AdversarialConfig, input: Tensor, real: Tensor,
+                    conditioning: Conditioning = Conditioning()) throws -> [String: Double] {
+        let fake = try withNoGrad { try model(input, conditioning: conditioning) }
         let dReal = try critic(real), dFake = try critic(fake)
         var loss = try adversarial.loss.criticLoss(real: dReal, fake: dFake)
         var values = ["critic/real": try dReal.mean().item(), "critic/fake": try dFake.mean().item()]
@@ -415,8 +417,9 @@ public final class Trainer {
         // per sample (it needs samples of at least its 11-pixel window).
         var absSum = 0.0, sqSum = 0.0, voxels = 0, ssimSum = 0.0, ssimCount = 0
         var images: [String: Tensor] = [:]
-        for (lr, hr) in validation {
-            let pred = try withNoGrad { try model(lr) }
+        for b in validation {
+            let (lr, hr) = (b.input, b.target)
+            let pred = try withNoGrad { try model(lr, conditioning: b.conditioning) }
             let n = hr.count
             absSum += try pred.l1Loss(hr).item() * Double(n)
             sqSum += try pred.mseLoss(hr).item() * Double(n)
@@ -517,9 +520,10 @@ public final class Trainer {
 
     /// One model update: the objective's total, gradients, clipping, the step; returns the
     /// total and the objective's per-term values.
-    static func optimizationStep(model: any SuperResolutionModel, optimizer: any Optimizer, input: Tensor, target: Tensor, clipGradNorm clip: Double?,
+    static func optimizationStep(model: any SuperResolutionModel, optimizer: any Optimizer, input: Tensor, target: Tensor,
+                                 conditioning: Conditioning = Conditioning(), clipGradNorm clip: Double?,
                                  objective: (Tensor, Tensor) throws -> (Tensor, [String: Double])) throws -> (Double, [String: Double]) {
-        let (value, terms) = try objective(model(input), target)
+        let (value, terms) = try objective(model(input, conditioning: conditioning), target)
         try optimizer.zeroGrad()
         try value.backward()
         if let clip { try clipGradNorm(model.parameters(), maxNorm: clip) }

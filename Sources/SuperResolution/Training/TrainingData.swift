@@ -59,13 +59,16 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// Models on the output grid: seed 004's Gaussian-mixture contrast change on each pair, so
     /// that one model serves T1-, T2-, FLAIR- and PD-like scans.
     public var contrastAugmentation: Bool = false
+    /// Conditioned models (seed 004): each training or validation volume's subject features
+    /// (age, sex, diagnosis ..., as numbers), keyed by the volume's path as the config names it.
+    public var context: [String: [Double]]?
 
     public enum Sampling: String, Codable, Sendable, CaseIterable { case patches, slices }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case manifest, trainVolumes, validationVolumes, variants, directions, thickness, thicknessJitter, patchWidth, patchRows,
              foregroundFraction, flips, intensityScale, noise, validationPatches, simulateBias, simulateNoise, sampling, dihedral,
-             degradation, contrastAugmentation
+             degradation, contrastAugmentation, context
     }
 
     /// Checks the fields the model's contract needs.
@@ -118,6 +121,20 @@ public struct DataConfig: Codable, Sendable, Equatable {
         dihedral = try c.value(.dihedral, or: d.dihedral)
         degradation = try c.decodeIfPresent(DegradationRange.self, forKey: .degradation)
         contrastAugmentation = try c.value(.contrastAugmentation, or: d.contrastAugmentation)
+        context = try c.decodeIfPresent([String: [Double]].self, forKey: .context)
+    }
+
+    /// The subject features of `volume` for a model expecting `count` of them: nil when it
+    /// expects none, else the config's, which must exist and have that length.
+    public func contextFeatures(of volume: String, count: Int) throws -> [Double]? {
+        guard count > 0 else { return nil }
+        guard let f = context?[volume] else {
+            throw ModelError.invalid("data.context has no subject features for \(volume); the model takes \(count) (give data.context: {\"\(volume)\": [...]})")
+        }
+        guard f.count == count, f.allSatisfy(\.isFinite) else {
+            throw ModelError.invalid("data.context[\(volume)]: \(f.count) features; the model takes \(count) finite numbers")
+        }
+        return f
     }
 
     public init(manifest: String? = nil, trainVolumes: [String] = [], validationVolumes: [String] = [], variants: Int = 4,
