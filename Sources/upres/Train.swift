@@ -189,15 +189,33 @@ struct Train: ParsableCommand {
     /// Plane samplers for models on the output grid: thin-voxel volumes degraded along a plane
     /// axis on the fly (validation volumes default to the training ones, with their own draws).
     static func planeSamplers(_ cfg: TrainConfig) throws -> (DegradedSliceSampler, DegradedSliceSampler) {
-        guard !cfg.data.trainVolumes.isEmpty else { throw CLIError("the configuration gives no data.trainVolumes") }
-        func sources(_ paths: [String]) throws -> [DegradedSliceSampler.Source] {
-            try paths.map { p in
-                let v = try VolumeIO.read(p).volume
-                try VolumeIO.requireScalar(v, p)
+        // Several contrasts per subject (seed 000's fusion): data.subjects, in the task's order.
+        let contrasts = cfg.task.inputContrasts ?? []
+        let fused = contrasts.count > 1
+        if fused {
+            guard let subjects = cfg.data.subjects, !subjects.isEmpty else {
+                throw CLIError("task.inputContrasts names \(contrasts.count) contrasts: give data.subjects, one volume per contrast and subject")
+            }
+        } else {
+            guard !cfg.data.trainVolumes.isEmpty else { throw CLIError("the configuration gives no data.trainVolumes") }
+        }
+        func sources(_ subjects: [[String]]) throws -> [DegradedSliceSampler.Source] {
+            try subjects.map { paths in
+                let volumes = try paths.map { p -> Volume in
+                    let v = try VolumeIO.read(p).volume
+                    try VolumeIO.requireScalar(v, p)
+                    return v
+                }
                 do {
-                    var source = try DegradedSliceSampler.Source.volume(v, name: p, percentiles: cfg.task.normalizationPercentiles,
+                    var source = try DegradedSliceSampler.Source.volume(volumes[0], name: paths[0], percentiles: cfg.task.normalizationPercentiles,
                                                                         mixture: cfg.data.contrastAugmentation)
-                    source.features = try cfg.data.contextFeatures(of: p, count: cfg.model.configuration.contextFeatures)
+                    source.features = try cfg.data.contextFeatures(of: paths[0], count: cfg.model.configuration.contextFeatures)
+                    source.contrasts = try zip(volumes.dropFirst(), paths.dropFirst()).map { v, p in
+                        guard v.shape == volumes[0].shape, v.affine.maxDifference(volumes[0].affine) < 1e-3 else {
+                            throw CLIError("\(p): not on the grid of \(paths[0]) (shape \(v.shape), affine); the subject's contrasts must be co-registered and resampled alike")
+                        }
+                        return try DegradedSliceSampler.Source.volume(v, name: p, percentiles: cfg.task.normalizationPercentiles, mixture: false).volume
+                    }
                     return source
                 } catch let e as ModelError { throw CLIError("\(e)") }
             }
@@ -208,8 +226,13 @@ struct Train: ParsableCommand {
                                      flips: cfg.data.flips, intensityScale: cfg.data.intensityScale,
                                      contrastAugmentation: cfg.data.contrastAugmentation)
         }
-        let train = try sources(cfg.data.trainVolumes)
-        let validation = cfg.data.validationVolumes.isEmpty ? train : try sources(cfg.data.validationVolumes)
+        func lists(_ subjects: [[String: String]]?, _ volumes: [String]) throws -> [[String]] {
+            guard fused else { return volumes.map { [$0] } }
+            do { return try cfg.data.subjectVolumes(subjects ?? [], contrasts: contrasts) } catch let e as ModelError { throw CLIError("\(e)") }
+        }
+        let train = try sources(lists(cfg.data.subjects, cfg.data.trainVolumes))
+        let validationLists = try lists(cfg.data.validationSubjects, cfg.data.validationVolumes)
+        let validation = validationLists.isEmpty ? train : try sources(validationLists)
         return (try sampler(train), try sampler(validation))
     }
 

@@ -52,6 +52,8 @@ struct Upsample: ParsableCommand {
     @Option(help: "Interpolation baseline instead of the model: linear, cubic, sinc.") var interp: Interpolation?
     @Option(help: "Subject features for a conditioned model (seed 004's residual-attention-unet), comma-separated numbers as it was trained with them (e.g. age, sex, diagnosis); default zeros.")
     var context: String?
+    @Option(name: .customLong("contrast"), help: "Another contrast of the scan for a model that fuses contrasts (seed 000): NAME=FILE, e.g. T2w=t2.nii.gz, on the input's grid (co-registered). Repeatable.")
+    var contrasts: [String] = []
     @Option(help: "Target voxel size in mm.") var spacing: Double = 1
     @Option(help: "Slices per model call (default: sized to --memory).") var batch: Int?
     @Option(help: "Memory for activations in MB when --batch is not given.") var memory: Int = 512
@@ -92,6 +94,31 @@ struct Upsample: ParsableCommand {
         if let p = adaptPatch, p < 16 { throw ValidationError("--adapt-patch \(p) must be >= 16 pixels") }
         _ = try noiseMatching()
         _ = try contextFeatures()
+        if !contrasts.isEmpty && (model == nil || adapt) {
+            throw ValidationError("--contrast applies to --model with a model that fuses contrasts (not to per-scan training or --interp)")
+        }
+        for c in contrasts where c.split(separator: "=", maxSplits: 1).count != 2 {
+            throw ValidationError("--contrast \(c): expected NAME=FILE, e.g. --contrast T2w=t2.nii.gz")
+        }
+    }
+
+    /// The --contrast volumes in the order the model's task names its input contrasts.
+    func contrastVolumes(for task: ModelTask?) throws -> [Volume] {
+        let given = Dictionary(contrasts.map { c -> (String, String) in
+            let p = c.split(separator: "=", maxSplits: 1)
+            return (String(p[0]), String(p[1]))
+        }, uniquingKeysWith: { a, _ in a })
+        let wanted = Array((task?.inputContrasts ?? []).dropFirst())
+        if let stray = given.keys.sorted().first(where: { !wanted.contains($0) }) {
+            throw CLIError(wanted.isEmpty ? "--contrast \(stray): the model takes one contrast"
+                           : "--contrast \(stray): the model takes \(wanted.joined(separator: ", ")) besides \(task!.inputContrasts![0])")
+        }
+        return try wanted.map { name in
+            guard let path = given[name] else { throw CLIError("the model fuses \(task!.inputContrasts!.joined(separator: ", ")): give --contrast \(name)=FILE") }
+            let v = try VolumeIO.read(path).volume
+            try VolumeIO.requireScalar(v, path)
+            return v
+        }
     }
 
     func contextFeatures() throws -> [Double]? {
@@ -162,7 +189,8 @@ struct Upsample: ParsableCommand {
                     let training = TrainingLine(quiet: quiet)
                     let r = try Reconstruction.run(
                         v, method: how, targetSpacing: spacing,
-                        options: .init(batch: batch, memoryBudget: memory << 20, device: global.device, context: try contextFeatures()),
+                        options: .init(batch: batch, memoryBudget: memory << 20, device: global.device, context: try contextFeatures(),
+                                       contrasts: try contrastVolumes(for: file?.task)),
                         adaptationProgress: { training.update($0, $1, $2, $3, $4) }) { bar.update($0, $1) }
                     bar.finish()
                     (result, report) = (r.volume, r.report)

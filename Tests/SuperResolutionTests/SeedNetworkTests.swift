@@ -259,3 +259,57 @@ import Torch
         #expect(throws: ModelError.self) { try Reconstruction.upsample(v, model: gridModel(), targetSpacing: 1, options: .init(context: [1])) }
     }
 }
+
+@Suite struct ContrastFusionTests {
+    /// Seed 000's data fusion: a subject's contrasts are channel groups of one pair, cut from the
+    /// same plane and degraded alike; the target is the first contrast's.
+    @Test func pairsStackTheSubjectsContrasts() throws {
+        let t1 = try blobs([30, 32, 28], spacing: [1, 1, 1])
+        var source = DegradedSliceSampler.Source(volume: t1.data, acrossAxes: [0, 1, 2], voxelSize: 1, name: "t1")
+        source.contrasts = [try (t1.data * -1 + 2).contiguous()]  // a "T2": the same anatomy, inverted
+        let degradations = DegradationRange(spacing: [4], thicknessRatio: [0.8], profiles: [.gaussian])
+        let s = try DegradedSliceSampler(sources: [source], degradations: degradations, patch: 16, contract: .outputGrid(channels: 2), intensityScale: 0)
+        let (x, y) = try s.batch(size: 4, generator: Generator(seed: 3), augment: true)
+        #expect(x.shape == [4, 2, 16, 16] && y.shape == [4, 1, 16, 16])
+        // The degradation is linear and rows sum to one: channel 1 = 2 - channel 0.
+        #expect(try (x.narrow(1, start: 1, length: 1) - (x.narrow(1, start: 0, length: 1) * -1 + 2)).abs().max().item() < 1e-5)
+        // With neighbours: 6 channels = 2 contrasts x 3 planes, the centre of the first group the one-contrast input.
+        let six = try DegradedSliceSampler(sources: [source], degradations: degradations, patch: 16, contract: .outputGrid(channels: 6), intensityScale: 0)
+        let (x6, y6) = try six.batch(size: 4, generator: Generator(seed: 3), augment: true)
+        #expect(try (x6.narrow(1, start: 1, length: 1) - x.narrow(1, start: 0, length: 1)).abs().max().item() < 1e-5)
+        #expect(try (x6.narrow(1, start: 4, length: 1) - x.narrow(1, start: 1, length: 1)).abs().max().item() < 1e-5)
+        #expect(try (y6 - y).abs().max().item() == 0)
+        #expect(throws: ModelError.self) {
+            try DegradedSliceSampler(sources: [source], degradations: degradations, patch: 16, contract: .outputGrid(channels: 3))
+        }
+        #expect(throws: ModelError.self) {
+            try DegradedSliceSampler(sources: [source], degradations: degradations, patch: 16, contract: .outputGrid(channels: 2), contrastAugmentation: true)
+        }
+    }
+
+    /// A fusing model reconstructs from the scan and its other contrasts, which matter; a missing
+    /// or misplaced contrast is refused, naming it.
+    @Test func theReconstructionFusesContrasts() throws {
+        let net = try AttentionUNet(AttentionUNetConfig(inChannels: 2, features: 4, depth: 2, finalActivation: "identity", residualChannel: 0),
+                                    generator: Generator(seed: 2))
+        let url = try scratchFolder().appendingPathComponent("fused.safetensors")
+        try ModelFile.save(net, task: ModelTask(sliceSpacing: 4, targetSpacing: 1, sliceThickness: 4, contrast: "T1w", clipsIntensities: false,
+                                                factors: [2, 6], inputContrasts: ["T1w", "T2w"]), to: url)
+        let file = try ModelFile.load(url)
+        let t1 = try blobs([20, 22, 7], spacing: [1, 1, 4])
+        var t2 = t1
+        t2.data = try t1.data * -1 + 2
+        let a = try Reconstruction.upsample(t1, model: file, targetSpacing: 1, options: .init(contrasts: [t2])).0
+        var other = t2
+        other.data = try t2.data.flip([0]).contiguous()
+        let b = try Reconstruction.upsample(t1, model: file, targetSpacing: 1, options: .init(contrasts: [other])).0
+        #expect(try (a.data - b.data).abs().max().item() > 1e-5)
+        #expect(throws: ModelError.self) { try Reconstruction.upsample(t1, model: file, targetSpacing: 1) }
+        var moved = t2
+        moved.affine = .scaling([1, 1, 4], translation: [2, 0, 0])
+        #expect(throws: ModelError.self) { try Reconstruction.upsample(t1, model: file, targetSpacing: 1, options: .init(contrasts: [moved])) }
+        // Attention maps of a fusing model take the same contrasts.
+        let map = try Explanation.attention(t1, model: file, level: 0, targetSpacing: 1, contrasts: [t2])
+        #expect(map.shape == a.shape)
+    }
+}

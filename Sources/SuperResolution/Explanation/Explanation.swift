@@ -50,7 +50,8 @@ public enum Explanation {
     /// before the output; coarser levels are upsampled bilinearly), for the through-plane slices
     /// of both directions, averaged, on the reconstruction's grid. 1 lets the skip features
     /// through, 0 suppresses them. The model's input is made as the main job makes it.
-    public static func attention(_ input: Volume, model file: ModelFile, level: Int, targetSpacing: Double, batch: Int = 8) throws -> Volume {
+    public static func attention(_ input: Volume, model file: ModelFile, level: Int, targetSpacing: Double, contrasts: [Volume] = [],
+                                 batch: Int = 8) throws -> Volume {
         guard let unet = file.model as? AttentionUNet else {
             throw ModelError.invalid("\(file.name) is an \(file.spec.architecture) model, which has no attention gates; attention maps need an attention-unet model")
         }
@@ -59,15 +60,25 @@ public enum Explanation {
         }
         let (t, f) = try Reconstruction.check(input, targetSpacing: targetSpacing)
         try Reconstruction.accepts(file, factor: f, spacing: input.spacing[t], target: targetSpacing)
+        guard contrasts.count == file.task.contrastCount - 1 else {
+            throw ModelError.invalid("\(file.name) takes \(file.task.contrastCount) contrasts (\((file.task.inputContrasts ?? [file.task.contrast]).joined(separator: ", "))); \(contrasts.count + 1) given")
+        }
         let (volume, _) = try Reconstruction.inPlane(input, axis: t, target: targetSpacing)
-        var (normalized, _) = try Reconstruction.normalize(volume, percentiles: file.task.normalizationPercentiles)
-        if file.task.clips { normalized = try normalized.clamp(min: .double(0), max: .double(1)) }
         let grid = try Reconstruction.outputGrid(of: volume, axis: t, factor: f, target: targetSpacing)
-        var v = volume
-        v.data = normalized
-        let x = try v.resampled(onto: grid, interpolation: .cubic, antiAlias: false).data.to(.float32)
+        // The model's input as the main job makes it: each contrast normalized on its own
+        // percentiles, interpolated onto the output grid.
+        let xs = try ([input] + contrasts).map { c -> Tensor in
+            guard c.shape == input.shape, c.affine.maxDifference(input.affine) < 1e-3 else {
+                throw ModelError.invalid("a contrast (shape \(c.shape)) is not on the scan's grid (\(input.shape))")
+            }
+            var v = try Reconstruction.inPlane(c, axis: t, target: targetSpacing).0
+            var (normalized, _) = try Reconstruction.normalize(v, percentiles: file.task.normalizationPercentiles)
+            if file.task.clips { normalized = try normalized.clamp(min: .double(0), max: .double(1)) }
+            v.data = normalized
+            return try v.resampled(onto: grid, interpolation: .cubic, antiAlias: false).data.to(.float32)
+        }
         let map = try withNoGrad {
-            try throughPlaneMap(x, axis: t, channels: unet.config.inChannels, batch: batch) { slices in
+            try throughPlaneMap(xs, axis: t, channels: unet.config.inChannels, batch: batch) { slices in
                 let alpha = try unet.attentionMaps(slices)[level]
                 return level == 0 ? alpha : try alpha.interpolate(size: [slices.shape[2], slices.shape[3]], mode: .bilinear)
             }
@@ -93,7 +104,7 @@ public enum Explanation {
         let x = try normalization.apply(output.data.to(.float32))
         let tile = critic.configuration.smallestInputShape
         let fixed = critic.configuration is DCGANCriticConfig
-        let map = try throughPlaneMap(x, axis: t, channels: 1, batch: batch) { slices in
+        let map = try throughPlaneMap([x], axis: t, channels: 1, batch: batch) { slices in
             let (r, w) = (slices.shape[2], slices.shape[3])
             // Pad to at least the critic's smallest input; critics that take any size get a
             // multiple of 8 (the U-Net critic pads to it inside, which would shift the map).
@@ -136,24 +147,27 @@ public enum Explanation {
         return try cam.detach().interpolate(size: [images.shape[2], images.shape[3]], mode: .bilinear)
     }
 
-    /// `body` on batches of the through-plane slices of `x` ((i, j, k), slice axis `t`) in both
-    /// in-plane directions: its input (n, channels, R, W) has the slice axis as rows and the
-    /// neighbouring slices as channels (edges repeated), as the main job feeds models; its
-    /// output (n, 1, R, W) lands on the slices' voxels, and the two directions are averaged.
-    static func throughPlaneMap(_ x: Tensor, axis t: Int, channels: Int, batch: Int, _ body: (Tensor) throws -> Tensor) throws -> Tensor {
-        let sum = try Tensor.zeros(x.shape, dtype: .float32)
+    /// `body` on batches of the through-plane slices of `xs` (contrasts of one (i, j, k) grid,
+    /// slice axis `t`) in both in-plane directions: its input (n, channels, R, W) has the slice
+    /// axis as rows and, for each contrast in turn, the neighbouring slices as channels (edges
+    /// repeated), as the main job feeds models; its output (n, 1, R, W) lands on the slices'
+    /// voxels, and the two directions are averaged.
+    static func throughPlaneMap(_ xs: [Tensor], axis t: Int, channels: Int, batch: Int, _ body: (Tensor) throws -> Tensor) throws -> Tensor {
+        let sum = try Tensor.zeros(xs[0].shape, dtype: .float32)
         let inPlaneAxes = (0..<3).filter { $0 != t }
-        let half = channels / 2
+        let neighbours = channels / xs.count, half = neighbours / 2
         for (i, a) in inPlaneAxes.enumerated() {
-            let stack = try x.permute([a, inPlaneAxes[1 - i], t])  // (D, W, R)
+            let stacks = try xs.map { try $0.permute([a, inPlaneAxes[1 - i], t]) }  // (D, W, R)
             let target = try sum.permute([a, inPlaneAxes[1 - i], t])
-            let depth = stack.shape[0]
+            let depth = stacks[0].shape[0]
             var start = 0
             while start < depth {
                 let n = Swift.min(batch, depth - start)
-                let channelSlices = try (0..<channels).map { c -> Tensor in
-                    let index = (0..<n).map { Int64(Swift.min(Swift.max(start + $0 + c - half, 0), depth - 1)) }
-                    return try stack.indexSelect(0, Tensor(index, shape: [n]))
+                let channelSlices = try stacks.flatMap { stack in
+                    try (0..<neighbours).map { c -> Tensor in
+                        let index = (0..<n).map { Int64(Swift.min(Swift.max(start + $0 + c - half, 0), depth - 1)) }
+                        return try stack.indexSelect(0, Tensor(index, shape: [n]))
+                    }
                 }
                 let input = try Tensor.stack(channelSlices, dim: 1).transpose(2, 3).contiguous()
                 let out = try body(input)

@@ -21,10 +21,13 @@ public struct ModelTask: Codable, Sendable, Equatable {
     public var factors: [Double]?
     /// Per-scan models: what they were adapted on (the scan's SHA-256, mode, steps).
     public var adaptation: AdaptationRecord?
+    /// Models fusing several contrasts (seed 000): the contrasts they take as channel groups, in
+    /// order; the first is the one they reconstruct. nil: one contrast.
+    public var inputContrasts: [String]?
 
     public init(sliceSpacing: Double = 6, targetSpacing: Double = 1, sliceThickness: Double? = 5, contrast: String = "T1w",
                 normalizationPercentiles: [Double] = [1, 99], clipsIntensities: Bool? = nil, factors: [Double]? = nil,
-                adaptation: AdaptationRecord? = nil) {
+                adaptation: AdaptationRecord? = nil, inputContrasts: [String]? = nil) {
         self.sliceSpacing = sliceSpacing
         self.targetSpacing = targetSpacing
         self.sliceThickness = sliceThickness
@@ -33,9 +36,12 @@ public struct ModelTask: Codable, Sendable, Equatable {
         self.clipsIntensities = clipsIntensities
         self.factors = factors
         self.adaptation = adaptation
+        self.inputContrasts = inputContrasts
     }
 
     public var clips: Bool { clipsIntensities ?? true }
+    /// How many contrasts the model's channels hold.
+    public var contrastCount: Int { Swift.max(1, inputContrasts?.count ?? 1) }
 }
 
 /// A model on disk: one safetensors file whose metadata holds the architecture config and the

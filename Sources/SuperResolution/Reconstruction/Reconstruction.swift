@@ -52,13 +52,17 @@ public enum Reconstruction {
         /// the model was trained with them); nil: zeros. Each slice's position in the volume
         /// is given to such models always.
         public var context: [Double]?
+        /// Models fusing contrasts (seed 000): the scan's other contrasts, in the order of the
+        /// model's `task.inputContrasts` after the first, on the input's grid (co-registered).
+        public var contrasts: [Volume]
         public init(batch: Int? = nil, memoryBudget: Int = 512 << 20, device: Device = .cpu, directions: [Int] = [0, 1],
-                    context: [Double]? = nil) {
+                    context: [Double]? = nil, contrasts: [Volume] = []) {
             self.batch = batch
             self.memoryBudget = memoryBudget
             self.device = device
             self.directions = directions
             self.context = context
+            self.contrasts = contrasts
         }
     }
 
@@ -247,15 +251,29 @@ public enum Reconstruction {
         model.eval()
         let grid = try outputGrid(of: volume, axis: t, factor: f, target: targetSpacing)
         let channels = model.contract.channels
-        // The model's input: thick slices, or the slices interpolated (cubic) onto the output grid.
-        let x: Tensor
-        if case .thickSlices = model.contract {
-            x = try clipped.to(.float32).to(options.device)
-        } else {
-            var v = volume
-            v.data = clipped
-            x = try v.resampled(onto: grid, interpolation: .cubic, antiAlias: false).data.to(.float32).to(options.device)
+        // The other contrasts of a fusing model, each normalized on its own percentiles.
+        let names = task.inputContrasts ?? [task.contrast]
+        guard options.contrasts.count == task.contrastCount - 1 else {
+            throw ModelError.invalid(task.contrastCount > 1
+                ? "the model fuses \(names.joined(separator: ", ")): give the scan's \(names.dropFirst().joined(separator: ", ")) too (\(options.contrasts.count) given)"
+                : "the model takes one contrast (\(task.contrast)); \(options.contrasts.count) other contrasts were given")
         }
+        var extras: [Tensor] = []
+        for (c, name) in zip(options.contrasts, names.dropFirst()) {
+            guard c.shape == input.shape, c.affine.maxDifference(input.affine) < 1e-3 else {
+                throw ModelError.invalid("the \(name) volume (shape \(c.shape)) is not on the scan's grid (\(input.shape)); co-register and resample it first")
+            }
+            let n = try normalize(try inPlane(c, axis: t, target: targetSpacing).0, percentiles: task.normalizationPercentiles).0
+            extras.append(task.clips ? try n.clamp(min: .double(0), max: .double(1)) : n)
+        }
+        // The model's input: thick slices, or the slices interpolated (cubic) onto the output grid.
+        let xs: [Tensor] = try ([clipped] + extras).map { data in
+            if case .thickSlices = model.contract { return try data.to(.float32).to(options.device) }
+            var v = volume
+            v.data = data
+            return try v.resampled(onto: grid, interpolation: .cubic, antiAlias: false).data.to(.float32).to(options.device)
+        }
+        let x = xs[0]
         let inPlaneAxes = (0..<3).filter { $0 != t }
         let rows = x.shape[t]
         let widest = inPlaneAxes.map { volume.shape[$0] }.max()!
@@ -289,7 +307,7 @@ public enum Reconstruction {
         let outShape = grid.shape
         let buffer = try Tensor.zeros([outShape[2], outShape[1], outShape[0]], dtype: .float32, device: options.device)
         let sum = try buffer.permute([2, 1, 0])  // (i, j, k) view
-        let half = channels / 2
+        let neighbours = channels / xs.count, half = neighbours / 2
         // Columns of a slice that are 0 in the input all along the slice axis come out exactly 0
         // (`zeroBackground`), so the model runs only on the columns between the first and last
         // non-zero ones of each batch, with its receptive radius as margin: air around the head
@@ -302,7 +320,8 @@ public enum Reconstruction {
                 let other = inPlaneAxes[1 - i]
                 // (D, W, R) with D the slicing axis, W the other in-plane axis, R the rows.
                 // A view: each batch gathers its own slices, so no volume-sized copy is made.
-                let stack = try x.permute([a, other, t])
+                let stacks = try xs.map { try $0.permute([a, other, t]) }
+                let stack = stacks[0]
                 let target = try sum.permute([a, other, t])
                 let raw = try volume.data.permute([a, other, t])
                 let depth = stack.shape[0]
@@ -324,11 +343,13 @@ public enum Reconstruction {
                     if width > 0 {
                         // (n, C, R, w): channel c is slice start + j + c - half; neighbours beyond
                         // the edges repeat the edge slice.
-                        let columns = try stack.narrow(1, start: w0, length: width)
-                        let channelSlices = try (0...(2 * half)).map { c -> Tensor in
-                            if c == half { return try columns.narrow(0, start: start, length: n) }
-                            let slices = (0..<n).map { Int64(Swift.min(Swift.max(start + $0 + c - half, 0), depth - 1)) }
-                            return try columns.indexSelect(0, Tensor(slices, shape: [n]))
+                        let channelSlices = try stacks.flatMap { s -> [Tensor] in
+                            let columns = try s.narrow(1, start: w0, length: width)
+                            return try (0..<neighbours).map { c -> Tensor in
+                                if c == half { return try columns.narrow(0, start: start, length: n) }
+                                let slices = (0..<n).map { Int64(Swift.min(Swift.max(start + $0 + c - half, 0), depth - 1)) }
+                                return try columns.indexSelect(0, Tensor(slices, shape: [n]))
+                            }
                         }
                         let input = try Tensor.stack(channelSlices, dim: 1).transpose(2, 3).contiguous()
                         let out = try model(input, conditioning: conditioning(start: start, count: n, depth: depth))  // n, 1, R', w
@@ -448,8 +469,9 @@ public enum Reconstruction {
         guard adapting || Swift.abs(file.task.targetSpacing - target) < 1e-3 else {
             throw ModelError.invalid("model \(file.name) reconstructs \(file.task.targetSpacing) mm voxels, not \(target) mm; use --spacing \(file.task.targetSpacing), another model, --self-supervised or --interp")
         }
-        guard file.contract.channels % 2 == 1 else {
-            throw ModelError.invalid("\(file.url.path): the model takes \(file.contract.channels) channels; upsample needs an odd number (a slice and its neighbours)")
+        let groups = file.task.contrastCount
+        guard file.contract.channels % groups == 0, (file.contract.channels / groups) % 2 == 1 else {
+            throw ModelError.invalid("\(file.url.path): the model takes \(file.contract.channels) channels for \(groups) contrast\(groups == 1 ? "" : "s"); upsample needs an odd number per contrast (a slice and its neighbours)")
         }
         switch file.contract {
         case .thickSlices(_, let factor):

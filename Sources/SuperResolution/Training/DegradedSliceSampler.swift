@@ -113,6 +113,9 @@ public final class DegradedSliceSampler: BatchSource {
         /// The subject's scalar features for conditioned models (the training config's
         /// `data.context`), nil for none.
         public var features: [Double]?
+        /// The subject's other contrasts on the same grid, normalized alike (seed 000's fusion):
+        /// further channel groups of the input; `volume` is the contrast reconstructed.
+        public var contrasts: [Tensor] = []
 
         public init(volume: Tensor, acrossAxes: [Int], voxelSize: Double, foreground: Tensor? = nil, mixture: GaussianMixture? = nil,
                     name: String) {
@@ -152,10 +155,20 @@ public final class DegradedSliceSampler: BatchSource {
         }
         guard !sources.isEmpty else { throw ModelError.invalid("no training data: no volumes to cut planes from") }
         try degradations.validate()
-        guard channels == 1 || (contract.fixedFactor == nil && channels % 2 == 1) else {
-            throw ModelError.invalid("pairs from thin planes for thick-slice models have one channel; the model takes \(channels)")
-        }
         for s in sources {
+            let groups = 1 + s.contrasts.count
+            guard channels % groups == 0, channels == groups || (contract.fixedFactor == nil && (channels / groups) % 2 == 1) else {
+                throw ModelError.invalid("\(s.name): \(groups) contrast\(groups == 1 ? "" : "s") cannot fill the model's \(channels) channels (an odd number of neighbouring planes per contrast; thick-slice models take one plane)")
+            }
+            guard s.contrasts.isEmpty || contract.fixedFactor == nil else {
+                throw ModelError.invalid("\(s.name): several contrasts train models on the output grid; the model takes thick slices")
+            }
+            guard s.contrasts.allSatisfy({ $0.shape == s.volume.shape }) else {
+                throw ModelError.invalid("\(s.name): its contrasts are not on one grid (\(([s.volume] + s.contrasts).map(\.shape)))")
+            }
+            guard s.contrasts.isEmpty || !contrastAugmentation else {
+                throw ModelError.invalid("\(s.name): contrast augmentation invents one contrast; a subject with several real contrasts takes none")
+            }
             guard s.volume.rank == 3 else { throw ModelError.invalid("\(s.name): expected a 3-D volume, got \(s.volume.shape)") }
             for a in s.acrossAxes {
                 let plane = (0..<3).filter { $0 != a }.map { s.volume.shape[$0] }
@@ -227,14 +240,16 @@ public final class DegradedSliceSampler: BatchSource {
         // The plane's full lines along the rows, for the patch's columns: (n, patch); with
         // neighbour channels, the planes beside it across the plane too (C, n, patch), degraded
         // alike, as a scan's neighbouring slices are (edges repeated, as the reconstruction does).
-        let channels = contract.channels, half = channels / 2
-        func strip(at index: Int) throws -> Tensor {
-            var s = try source.volume.select(across, Swift.min(Swift.max(index, 0), shape[across] - 1))  // 2-D over planeAxes in order
+        // Several contrasts: one such group each, the reconstructed contrast's first.
+        let channels = contract.channels, volumes = [source.volume] + source.contrasts
+        let neighbours = channels / volumes.count, half = neighbours / 2
+        func strip(_ v: Tensor, at index: Int) throws -> Tensor {
+            var s = try v.select(across, Swift.min(Swift.max(index, 0), shape[across] - 1))  // 2-D over planeAxes in order
             if flipAxes { s = try s.transpose(0, 1) }
             return try s.narrow(1, start: c0, length: patch)
         }
-        var strips = channels == 1 ? try strip(at: pos[across])
-            : try Tensor.stack((0..<channels).map { try strip(at: pos[across] + $0 - half) }, dim: 0)
+        var strips = channels == 1 ? try strip(source.volume, at: pos[across])
+            : try Tensor.stack(volumes.flatMap { v in (0..<neighbours).map { (v, pos[across] + $0 - half) } }.map { try strip($0.0, at: $0.1) }, dim: 0)
         strips = try remapped(strips, source: source, generator: g, augment: augment)
         let rowDim = channels == 1 ? 0 : 1
         let centre = channels == 1 ? strips : try strips.select(0, half)

@@ -62,13 +62,18 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// Conditioned models (seed 004): each training or validation volume's subject features
     /// (age, sex, diagnosis ..., as numbers), keyed by the volume's path as the config names it.
     public var context: [String: [Double]]?
+    /// Models fusing contrasts (`task.inputContrasts`): one volume per contrast and subject,
+    /// e.g. [{T1w: a_t1.nii.gz, T2w: a_t2.nii.gz, FLAIR: a_flair.nii.gz}]; the subject's
+    /// contrasts must share one grid (co-registered). Used instead of trainVolumes.
+    public var subjects: [[String: String]]?
+    public var validationSubjects: [[String: String]]?
 
     public enum Sampling: String, Codable, Sendable, CaseIterable { case patches, slices }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case manifest, trainVolumes, validationVolumes, variants, directions, thickness, thicknessJitter, patchWidth, patchRows,
              foregroundFraction, flips, intensityScale, noise, validationPatches, simulateBias, simulateNoise, sampling, dihedral,
-             degradation, contrastAugmentation, context
+             degradation, contrastAugmentation, context, subjects, validationSubjects
     }
 
     /// Checks the fields the model's contract needs.
@@ -122,6 +127,21 @@ public struct DataConfig: Codable, Sendable, Equatable {
         degradation = try c.decodeIfPresent(DegradationRange.self, forKey: .degradation)
         contrastAugmentation = try c.value(.contrastAugmentation, or: d.contrastAugmentation)
         context = try c.decodeIfPresent([String: [Double]].self, forKey: .context)
+        subjects = try c.decodeIfPresent([[String: String]].self, forKey: .subjects)
+        validationSubjects = try c.decodeIfPresent([[String: String]].self, forKey: .validationSubjects)
+    }
+
+    /// Each subject's volumes in the order of `contrasts` (the task's input contrasts),
+    /// refusing a subject that lacks one.
+    public func subjectVolumes(_ list: [[String: String]], contrasts: [String]) throws -> [[String]] {
+        try list.enumerated().map { i, subject in
+            try contrasts.map { c in
+                guard let path = subject[c] else {
+                    throw ModelError.invalid("data.subjects[\(i)] has no \(c) volume; the model takes \(contrasts.joined(separator: ", ")) (it has \(subject.keys.sorted().joined(separator: ", ")))")
+                }
+                return path
+            }
+        }
     }
 
     /// The subject features of `volume` for a model expecting `count` of them: nil when it
