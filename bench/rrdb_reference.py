@@ -12,6 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
+from edsr_reference import EDSR
+
 
 class ResidualDenseBlock(nn.Module):
     def __init__(self, f, g):
@@ -41,19 +43,6 @@ class RRDB(nn.Module):
         return self.rdb3(self.rdb2(self.rdb1(x))) * 0.2 + x
 
 
-def linear_interpolator(h, s):
-    """Output row s k + r at acquired row k + (r - s // 2) / s, edges clamped."""
-    w = torch.zeros(s * h, h)
-    for j in range(s * h):
-        p = min(max(j // s + (j % s - s // 2) / s, 0), h - 1)
-        i0 = int(p)
-        t = p - i0
-        w[j, i0] += 1 - t
-        if t > 0:
-            w[j, i0 + 1] += t
-    return w
-
-
 class RRDBNet(nn.Module):
     def __init__(self, in_channels=3, out_channels=1, features=32, blocks=4, growth=16, factor=6, residual=False):
         super().__init__()
@@ -64,6 +53,7 @@ class RRDBNet(nn.Module):
         self.conv_hr = nn.Conv2d(features, features, 3, 1, 1)
         self.conv_last = nn.Conv2d(features, out_channels, 3, 1, 1)
         self.factor, self.residual = factor, residual
+        self._interp = {}
 
     def forward(self, x):
         feat = self.conv_first(x)
@@ -73,7 +63,8 @@ class RRDBNet(nn.Module):
         out = self.conv_last(F.leaky_relu(self.conv_hr(y), 0.2))
         if self.residual:
             c = x[:, x.shape[1] // 2 : x.shape[1] // 2 + 1]
-            m = linear_interpolator(x.shape[2], self.factor).to(x.dtype)
+            # The thick-slice models' shared convention (EDSR's base interpolation).
+            m = EDSR.interpolator(self, x.shape[2]).to(x.dtype)
             out = out + torch.einsum("jh,nchw->ncjw", m, c)
         return out
 

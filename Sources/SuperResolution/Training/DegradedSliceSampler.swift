@@ -393,14 +393,7 @@ public final class DegradedSliceSampler: BatchSource {
     }
 
     public func validationBatches(count: Int, generator: Generator) throws -> [(Tensor, Tensor)] {
-        var out: [(Tensor, Tensor)] = []
-        var left = count
-        while left > 0 {
-            let n = Swift.min(16, left)
-            out.append(try batch(size: n, generator: generator, augment: false))
-            left -= n
-        }
-        return out
+        try conditionedValidationBatches(count: count, generator: generator).map { ($0.input, $0.target) }
     }
 }
 
