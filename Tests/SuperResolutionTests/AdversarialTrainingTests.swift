@@ -298,5 +298,10 @@ private final class Recorder: TrainingObserver {
         let c = try decode(#"{"losses": {"l1": 1}, "adversarial": {"critic": {"architecture": "patchgan", "features": 16}, "loss": "wasserstein", "criticSteps": 5, "gradientPenalty": 10, "betas": [0, 0.9], "weight": 0.02}}"#)
         try c.validate()
         #expect(c.adversarial?.criticSteps == 5 && c.adversarial?.critic.architecture == "patchgan")
+        // What the run folder's config.json holds reads back as the same configuration (resume).
+        #expect(try JSONDecoder().decode(TrainConfig.self, from: JSONEncoder().encode(c)) == c)
+        var noClip = try config(steps: 3)
+        noClip.clipGradNorm = nil
+        #expect(try JSONDecoder().decode(TrainConfig.self, from: JSONEncoder().encode(noClip)) == noClip)
     }
 }

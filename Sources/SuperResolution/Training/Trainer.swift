@@ -110,6 +110,34 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         name = try c.value(.name, or: d.name)
     }
 
+    /// Every field, except `loss` when `losses` replaces it (a config that names both is refused).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(task, forKey: .task)
+        try c.encode(data, forKey: .data)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(weightDecay, forKey: .weightDecay)
+        try c.encode(schedule, forKey: .schedule)
+        try c.encode(warmupSteps, forKey: .warmupSteps)
+        if let losses { try c.encode(losses, forKey: .losses) } else { try c.encode(loss, forKey: .loss) }
+        try c.encodeIfPresent(perceptual, forKey: .perceptual)
+        try c.encodeIfPresent(adversarial, forKey: .adversarial)
+        try c.encode(betas, forKey: .betas)
+        try c.encodeIfPresent(initialWeights, forKey: .initialWeights)
+        try c.encode(freeze, forKey: .freeze)
+        try c.encode(clipGradNorm, forKey: .clipGradNorm)
+        try c.encode(logEvery, forKey: .logEvery)
+        try c.encode(validateEvery, forKey: .validateEvery)
+        try c.encode(checkpointEvery, forKey: .checkpointEvery)
+        try c.encodeIfPresent(threads, forKey: .threads)
+        try c.encode(name, forKey: .name)
+    }
+
     public func validate() throws {
         try model.validate()
         try data.validate(for: model.contract)
