@@ -358,7 +358,9 @@ public final class SpectralNormConv2d: Module, UnaryLayer {
                 _ = try weight_u.copy_(u)
             }
         }
-        let sigma = try (weight_u.detach() * matrix.matmul(weight_v.detach())).sum()
+        // Copies, as PyTorch takes: the next forward pass (the critic judges real, then generated
+        // images) updates the buffers in place, which the backward pass of this one must not see.
+        let sigma = try (weight_u.detach().clone() * matrix.matmul(weight_v.detach().clone())).sum()
         return try weight_orig / sigma
     }
 

@@ -175,6 +175,11 @@ import Torch
         for (k, v) in critic.namedTensors() where k.hasSuffix("weight_u") || k.hasSuffix("weight_v") {
             #expect(try (v - f["unet.after.\(k)"]!).abs().max().item() < 1e-5, "\(k)")
         }
+        // Two forward passes in training mode, then the backward pass of both (a critic judging
+        // real and generated images): the in-place power iteration must not break the first.
+        let twice = try critic(x).sum() + critic(x * 0.5).sum()
+        try twice.backward()
+        #expect(critic.conv1.weight_orig.grad != nil)
         // u and v are buffers: not trained, but saved.
         #expect(!critic.namedParameters().contains { $0.0.hasSuffix("weight_u") })
     }
