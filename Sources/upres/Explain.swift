@@ -57,7 +57,9 @@ struct Explain: ParsableCommand {
         }
         let names = ["reconstruction.nii.gz", "disagreement-directions.nii.gz", "disagreement-models.nii.gz", "attention.nii.gz",
                      "gradcam.nii.gz", "explain.json"]
-        for n in names { try VolumeIO.checkOutput(folder.appendingPathComponent(n).path, force: force) }
+        if FileManager.default.fileExists(atPath: folder.path) {
+            for n in names { try VolumeIO.checkOutput(folder.appendingPathComponent(n).path, force: force) }
+        }
         let v = try VolumeIO.read(input).volume
         try VolumeIO.requireScalar(v, input)
         var files: [String: String] = [:], summaries: [String: Explanation.MapSummary] = [:]

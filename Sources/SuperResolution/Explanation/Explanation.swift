@@ -92,7 +92,8 @@ public enum Explanation {
     /// (both directions, averaged), the critic's last block's activations weighted by the mean
     /// gradient of minus its score (evidence that the image is generated), summed over channels,
     /// rectified and upsampled to the slice. High where the critic finds the output unrealistic.
-    /// Critics with a fixed input size (dcgan) see overlapping tiles of that size, averaged.
+    /// Critics with a fixed input size (dcgan) see overlapping tiles of that size, blended with
+    /// Hann weights.
     /// `normalization`: the reconstruction's (its report's), so the critic sees the intensities
     /// it was trained on.
     public static func criticGradCAM(_ output: Volume, critic: any CriticNetwork, axis t: Int, normalization: NormalizationParameters,
@@ -119,15 +120,18 @@ public enum Explanation {
                 if s.last! != n - size { s.append(n - size) }
                 return s
             }
-            let sum = try Tensor.zeros([padded.shape[0], 1, R, W]), count = try Tensor.zeros([1, 1, R, W])
+            // Each tile's map weighted by a Hann window (sin^2, never 0), so that no tile edge shows.
+            func hann(_ n: Int) throws -> Tensor { try Tensor((0..<n).map { pow(sin(Double.pi * (Double($0) + 0.5) / Double(n)), 2) }, shape: [n]).to(.float32) }
+            let window = try hann(tile[2]).reshape([1, 1, tile[2], 1]) * hann(tile[3]).reshape([1, 1, 1, tile[3]])
+            let sum = try Tensor.zeros([padded.shape[0], 1, R, W]), weight = try Tensor.zeros([1, 1, R, W])
             for i in starts(R, tile[2]) {
                 for j in starts(W, tile[3]) {
                     let cam = try gradCAM(critic, padded.narrow(2, start: i, length: tile[2]).narrow(3, start: j, length: tile[3]))
-                    _ = try sum.narrow(2, start: i, length: tile[2]).narrow(3, start: j, length: tile[3]).add_(cam)
-                    _ = try count.narrow(2, start: i, length: tile[2]).narrow(3, start: j, length: tile[3]).add_(Tensor.ones([1, 1, tile[2], tile[3]]))
+                    _ = try sum.narrow(2, start: i, length: tile[2]).narrow(3, start: j, length: tile[3]).add_(cam * window)
+                    _ = try weight.narrow(2, start: i, length: tile[2]).narrow(3, start: j, length: tile[3]).add_(window)
                 }
             }
-            return try (sum / count).narrow(2, start: 0, length: r).narrow(3, start: 0, length: w)
+            return try (sum / weight).narrow(2, start: 0, length: r).narrow(3, start: 0, length: w)
         }
         var out = output
         out.data = map
