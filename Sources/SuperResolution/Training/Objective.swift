@@ -173,17 +173,22 @@ public struct GeneratorObjective {
 
     /// `weights`: term name -> weight (see `termNames`; l2 and mse are one term).
     public init(weights: [String: Double], perceptual: PerceptualLoss?) throws {
-        for (name, w) in weights {
-            guard Self.termNames.contains(name) else {
-                throw ModelError.invalid("losses: unknown term '\(name)'; expected \(Self.termNames.joined(separator: ", ")) (the adversarial term is weighted in adversarial.weight)")
-            }
-            guard w >= 0, w.isFinite else { throw ModelError.invalid("losses.\(name): weight \(w) must be >= 0") }
-        }
-        if (weights["perceptual"] ?? 0) > 0 && perceptual == nil {
-            throw ModelError.invalid("losses.perceptual needs a perceptual section (vggWeights or critic)")
-        }
+        try Self.validate(weights: weights, hasPerceptual: perceptual != nil)
         self.weights = weights.sorted { $0.key < $1.key }.filter { $0.value > 0 }
         self.perceptual = perceptual
+    }
+
+    /// Refuses unknown terms, negative weights, and a perceptual term without its network.
+    public static func validate(weights: [String: Double], hasPerceptual: Bool) throws {
+        for name in weights.keys.sorted() {
+            guard termNames.contains(name) else {
+                throw ModelError.invalid("losses: unknown term '\(name)'; expected \(termNames.joined(separator: ", ")) (the adversarial term is weighted in adversarial.weight)")
+            }
+            guard let w = weights[name], w >= 0, w.isFinite else { throw ModelError.invalid("losses.\(name): weight \(weights[name]!) must be >= 0") }
+        }
+        if (weights["perceptual"] ?? 0) > 0 && !hasPerceptual {
+            throw ModelError.invalid("losses.perceptual needs a perceptual section (vggWeights or critic)")
+        }
     }
 
     /// The weighted sum of the pixel and perceptual terms, and each term's unweighted value.

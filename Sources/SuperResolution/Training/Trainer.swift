@@ -155,15 +155,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if let adversarial, adversarial.startStep >= steps {
             throw ModelError.invalid("adversarial.startStep \(adversarial.startStep) is not before the last step (\(steps)): the critic would never train")
         }
-        let terms = generatorTerms
-        if let bad = terms.keys.sorted().first(where: { !GeneratorObjective.termNames.contains($0) }) {
-            throw ModelError.invalid("losses: unknown term '\(bad)'; expected \(GeneratorObjective.termNames.joined(separator: ", "))")
-        }
-        guard terms.values.contains(where: { $0 > 0 }) || (adversarial?.weight ?? 0) > 0 else {
+        try GeneratorObjective.validate(weights: generatorTerms, hasPerceptual: perceptual != nil)
+        guard generatorTerms.values.contains(where: { $0 > 0 }) || (adversarial?.weight ?? 0) > 0 else {
             throw ModelError.invalid("losses: every weight is 0 and there is no adversarial term: nothing to train on")
-        }
-        if (terms["perceptual"] ?? 0) > 0 && perceptual == nil {
-            throw ModelError.invalid("losses.perceptual needs a perceptual section (vggWeights or critic)")
         }
         switch model.contract {
         case .thickSlices(_, let factor):
