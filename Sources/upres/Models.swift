@@ -19,6 +19,8 @@ struct Models: ParsableCommand {
         var architecture: String
         var input: String
         var contrast: String
+        /// A fusing model's input contrasts (channel groups), in order.
+        var inputContrasts: [String]? = nil
         var factors: [Double]
         var sliceSpacing: Double
         var sliceThickness: Double?
@@ -38,6 +40,7 @@ struct Models: ParsableCommand {
                                      contrast: f.task.contrast, factors: factors, sliceSpacing: f.task.sliceSpacing,
                                      sliceThickness: f.task.sliceThickness, targetSpacing: f.task.targetSpacing,
                                      parameters: f.model.parameterCount, sha256: f.sha256))
+                entries[entries.count - 1].inputContrasts = f.task.inputContrasts
             } catch {
                 entries.append(Entry(name: name, path: url.path, architecture: "?", input: "?", contrast: "?", factors: [], sliceSpacing: 0,
                                      targetSpacing: 0, parameters: 0, sha256: "", error: "\(error)"))
@@ -55,7 +58,7 @@ struct Models: ParsableCommand {
             let factors = e.factors.count == 2 ? (e.factors[0] == e.factors[1] ? String(format: "x%.3g", e.factors[0]) : String(format: "x%.3g-%.3g", e.factors[0], e.factors[1])) : "?"
             print("\(e.name)")
             print("  \(e.architecture), \(e.parameters) parameters; \(e.input)")
-            print("  task: \(e.contrast), factors \(factors) to \(String(format: "%.3g", e.targetSpacing)) mm\(e.sliceThickness.map { String(format: " (trained around %.3g mm slices)", $0) } ?? "")")
+            print("  task: \(e.contrast)\(e.inputContrasts.map { " from " + $0.joined(separator: " + ") } ?? ""), factors \(factors) to \(String(format: "%.3g", e.targetSpacing)) mm\(e.sliceThickness.map { String(format: " (trained around %.3g mm slices)", $0) } ?? "")")
             print("  \(e.path)")
             print("  sha256 \(e.sha256)")
         }
