@@ -95,13 +95,13 @@ extension ImagingBench {
         let g = try Generator(seed: 0)
         var vgg: [String: Tensor] = [:]
         var inputs = 3
-        for (i, out) in zip(VGG16Features.convolutionIndices, [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]) {
+        for (i, out) in zip(VGGFeatures.convolutionIndices, [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]) {
             vgg["features.\(i).weight"] = try Tensor.randn([out, inputs, 3, 3], generator: g) * (2.0 / Double(9 * inputs)).squareRoot()
             vgg["features.\(i).bias"] = try Tensor.zeros([out])
             inputs = out
         }
-        let backbone = try VGG16Features(tensors: vgg, file: "random")
-        let lin = Dictionary(uniqueKeysWithValues: try VGG16Features.featureChannels.enumerated().map { i, c in ("lin\(i)", try Tensor.rand([1, c, 1, 1], generator: g)) })
+        let backbone = try VGGFeatures(tensors: vgg, file: "random")
+        let lin = Dictionary(uniqueKeysWithValues: try VGGFeatures.featureChannels.enumerated().map { i, c in ("lin\(i)", try Tensor.rand([1, c, 1, 1], generator: g)) })
         let lpips = try LPIPS(backbone: backbone, tensors: lin, file: "random")
         let dists = try DISTS(backbone: backbone, tensors: ["alpha": Tensor.rand([1475], generator: g), "beta": Tensor.rand([1475], generator: g)], file: "random")
         print("perceptual.lpips.8x181x217", try timed(o.repeats) { _ = try lpips.compute(x, y) })

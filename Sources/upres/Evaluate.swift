@@ -578,7 +578,7 @@ struct Evaluate: ParsableCommand {
     func loadNetworks() throws -> Networks {
         guard let vgg16, lpipsWeights != nil || distsWeights != nil else { return Networks() }
         do {
-            let backbone = try VGG16Features(contentsOf: URL(fileURLWithPath: vgg16))
+            let backbone = try VGGFeatures(contentsOf: URL(fileURLWithPath: vgg16))
             return Networks(lpips: try lpipsWeights.map { try LPIPS(backbone: backbone, contentsOf: URL(fileURLWithPath: $0)) },
                             dists: try distsWeights.map { try DISTS(backbone: backbone, contentsOf: URL(fileURLWithPath: $0)) })
         } catch let e as MetricError {

@@ -28,14 +28,14 @@ import Torch
         }
         var vgg: [String: Tensor] = [:]
         var inputs = 3
-        for (i, out) in zip(VGG16Features.convolutionIndices, [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]) {
+        for (i, out) in zip(VGGFeatures.convolutionIndices, [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]) {
             let scale = (6.0 / Double(inputs * 9)).squareRoot()
             vgg["features.\(i).weight"] = take([out, inputs, 3, 3]) { (2 * $0 - 1) * scale }
             vgg["features.\(i).bias"] = take([out]) { (2 * $0 - 1) * 0.05 }
             inputs = out
         }
         var lpips: [String: Tensor] = [:]
-        for (i, c) in VGG16Features.featureChannels.enumerated() { lpips["lin\(i)"] = take([1, c, 1, 1]) { $0 / Double(c) } }
+        for (i, c) in VGGFeatures.featureChannels.enumerated() { lpips["lin\(i)"] = take([1, c, 1, 1]) { $0 / Double(c) } }
         let alpha = uniform(next, 1475), beta = uniform(next + 1475, 1475)
         let total = alpha.reduce(0, +) + beta.reduce(0, +)
         let dists = ["alpha": try! Tensor(alpha.map { $0 / total }, shape: [1, 1475, 1, 1]),
@@ -50,7 +50,7 @@ import Torch
 
     @Test func agreeWithPiq() throws {
         let r = try fixture()
-        let backbone = try VGG16Features(tensors: Self.weights.vgg, file: "generated")
+        let backbone = try VGGFeatures(tensors: Self.weights.vgg, file: "generated")
         let lpips = try LPIPS(backbone: backbone, tensors: Self.weights.lpips, file: "generated")
         let dists = try DISTS(backbone: backbone, tensors: Self.weights.dists, file: "generated")
         let (test, ref) = try MetricsTests().pair()
@@ -71,7 +71,7 @@ import Torch
         expectClose(try lpips.compute(y, y), [0, 0, 0], atol: 1e-9, "lpips identical")
         expectClose(try dists.compute(y, y), [0, 0, 0], atol: 1e-6, "dists identical")
         // The generated network is alive to its last block, so the agreement covers every layer.
-        let f = try backbone.features(VGG16Features.standardize(VGG16Features.prepare(y, y, name: "test")), pooling: .max)
+        let f = try backbone.features(VGGFeatures.standardize(VGGFeatures.prepare(y, y, name: "test")), pooling: .max)
         for (i, map) in f.enumerated() {
             let active = try map.gt(0).to(.float64).mean().item()
             #expect(active > 0.05 && active < 0.95, "feature map \(i): \(active) of the activations are positive")
@@ -86,20 +86,20 @@ import Torch
         // A PyTorch pickle (zip container) is refused with the conversion to run.
         let pth = dir.appendingPathComponent("vgg16-397923af.pth")
         try Data([0x50, 0x4B, 0x03, 0x04, 0, 0, 0, 0]).write(to: pth)
-        var m = message { _ = try VGG16Features(contentsOf: pth) }
+        var m = message { _ = try VGGFeatures(contentsOf: pth) }
         #expect(m.contains("vgg16-397923af.pth") && m.contains("PyTorch pickle") && m.contains("safetensors.torch"), "\(m)")
         // A missing tensor, a wrong shape and negative weights name the file and the tensor.
         var vgg = Self.weights.vgg
         vgg["features.28.bias"] = nil
-        m = message { _ = try VGG16Features(tensors: vgg, file: "vgg.safetensors") }
+        m = message { _ = try VGGFeatures(tensors: vgg, file: "vgg.safetensors") }
         #expect(m.contains("vgg.safetensors") && m.contains("features.28.bias"), "\(m)")
         vgg = Self.weights.vgg
         vgg["features.5.weight"] = try Tensor.zeros([128, 32, 3, 3])
-        m = message { _ = try VGG16Features(tensors: vgg, file: "vgg.safetensors") }
+        m = message { _ = try VGGFeatures(tensors: vgg, file: "vgg.safetensors") }
         #expect(m.contains("features.5.weight") && m.contains("[128, 64, 3, 3]"), "\(m)")
         // Names behind a prefix are found.
         let prefixed = Dictionary(uniqueKeysWithValues: Self.weights.vgg.map { ("net.\($0.key)", $0.value) })
-        let backbone = try VGG16Features(tensors: prefixed, file: "prefixed")
+        let backbone = try VGGFeatures(tensors: prefixed, file: "prefixed")
         var lin = Self.weights.lpips
         lin["lin2"] = try Tensor.full([1, 256, 1, 1], -1.0, dtype: .float32)
         m = message { _ = try LPIPS(backbone: backbone, tensors: lin, file: "lpips.safetensors") }

@@ -256,29 +256,38 @@ private final class Recorder: TrainingObserver {
         #expect((recorder.logged[1]?["train/loss/perceptual"] ?? 0) > 0)
     }
 
-    /// VGG16 features (random weights of torchvision's shapes): zero for equal images, and the
-    /// gradient reaches the prediction, not the target.
+    /// VGG16 and VGG19 features (random weights of torchvision's shapes; the variant read from
+    /// the weights): zero for equal images, and the gradient reaches the prediction, not the
+    /// target. LPIPS refuses a VGG19 backbone.
     @Test func theVGGPerceptualLossIsDifferentiableInThePrediction() throws {
-        var tensors: [(String, Tensor)] = []
-        var inputs = 3
-        let g = try Generator(seed: 4)
-        for (i, out) in zip(VGG16Features.convolutionIndices, VGG16Features.outputChannels) {
-            tensors.append(("features.\(i).weight", try Tensor.randn([out, inputs, 3, 3], generator: g) * (2 / Double(9 * inputs)).squareRoot()))
-            tensors.append(("features.\(i).bias", try Tensor.zeros([out])))
-            inputs = out
+        for (variant, indices, channels) in [(VGGFeatures.Variant.vgg16, VGGFeatures.convolutionIndices, VGGFeatures.outputChannels),
+                                             (.vgg19, VGGFeatures.vgg19ConvolutionIndices, VGGFeatures.vgg19OutputChannels)] {
+            var tensors: [(String, Tensor)] = []
+            var inputs = 3
+            let g = try Generator(seed: 4)
+            for (i, out) in zip(indices, channels) {
+                tensors.append(("features.\(i).weight", try Tensor.randn([out, inputs, 3, 3], generator: g) * (2 / Double(9 * inputs)).squareRoot()))
+                tensors.append(("features.\(i).bias", try Tensor.zeros([out])))
+                inputs = out
+            }
+            let file = try scratchFolder().appendingPathComponent("\(variant).safetensors")
+            try Safetensors.write(tensors, metadata: [:], to: file)
+            #expect(try VGGFeatures(contentsOf: file).variant == variant)
+            let loss = try PerceptualLoss(PerceptualConfig(vggWeights: file.path))
+            #expect(loss.layerWeights == [0.1, 0.1, 1, 1, 1] && loss.description.hasPrefix(variant.rawValue.uppercased()))
+            let target = try Tensor.rand([2, 1, 32, 32], generator: Generator(seed: 1))
+            #expect(try loss(target, target).item() == 0)
+            let prediction = try (target * 0.9).detach().requiresGrad(true)
+            let value = try loss(prediction, target)
+            #expect(try value.item() > 0)
+            try value.backward()
+            #expect(try prediction.grad!.abs().sum().item() > 0)
+            #expect(throws: ModelError.self) { try PerceptualLoss(PerceptualConfig(vggWeights: file.path, layerWeights: [1, 1])) }
+            if variant == .vgg19 {
+                let lin = Dictionary(uniqueKeysWithValues: VGGFeatures.featureChannels.enumerated().map { ("lin\($0.0)", try! Tensor.ones([1, $0.1, 1, 1])) })
+                #expect(throws: MetricError.self) { try LPIPS(backbone: VGGFeatures(contentsOf: file), tensors: lin, file: "lin") }
+            }
         }
-        let file = try scratchFolder().appendingPathComponent("vgg16.safetensors")
-        try Safetensors.write(tensors, metadata: [:], to: file)
-        let loss = try PerceptualLoss(PerceptualConfig(vggWeights: file.path))
-        #expect(loss.layerWeights == [0.1, 0.1, 1, 1, 1])
-        let target = try Tensor.rand([2, 1, 32, 32], generator: Generator(seed: 1))
-        #expect(try loss(target, target).item() == 0)
-        let prediction = try (target * 0.9).detach().requiresGrad(true)
-        let value = try loss(prediction, target)
-        #expect(try value.item() > 0)
-        try value.backward()
-        #expect(try prediction.grad!.abs().sum().item() > 0)
-        #expect(throws: ModelError.self) { try PerceptualLoss(PerceptualConfig(vggWeights: file.path, layerWeights: [1, 1])) }
     }
 
     @Test func badAdversarialConfigurationsAreRefused() throws {

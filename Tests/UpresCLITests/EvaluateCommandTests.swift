@@ -211,12 +211,12 @@ import Torch
         let g = try Generator(seed: 11)
         var vgg: [String: Tensor] = [:]
         var inputs = 3
-        for (i, out) in zip(VGG16Features.convolutionIndices, [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]) {
+        for (i, out) in zip(VGGFeatures.convolutionIndices, [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]) {
             vgg["features.\(i).weight"] = try (Tensor.rand([out, inputs, 3, 3], generator: g) * 2 - 1) * (6.0 / Double(9 * inputs)).squareRoot()
             vgg["features.\(i).bias"] = try Tensor.zeros([out])
             inputs = out
         }
-        let lin = Dictionary(uniqueKeysWithValues: try VGG16Features.featureChannels.enumerated().map { i, c in
+        let lin = Dictionary(uniqueKeysWithValues: try VGGFeatures.featureChannels.enumerated().map { i, c in
             ("lin\(i).model.1.weight", try Tensor.rand([1, c, 1, 1], generator: g))
         })
         let ab = ["alpha": try Tensor.rand([1, 1475, 1, 1], generator: g), "beta": try Tensor.rand([1, 1475, 1, 1], generator: g)]
@@ -235,7 +235,7 @@ import Torch
         let x = try NIfTI.readVolume(URL(fileURLWithPath: test)).data.to(.float64), y = try NIfTI.readVolume(URL(fileURLWithPath: ref)).data.to(.float64)
         let lo = try y.min().item(), range = try y.max().item() - lo
         let xs = try ((x - lo) / range).permute([2, 0, 1]), ys = try ((y - lo) / range).permute([2, 0, 1])
-        let backbone = try VGG16Features(contentsOf: files.vgg)
+        let backbone = try VGGFeatures(contentsOf: files.vgg)
         for (metric, scores) in [("lpips", try LPIPS(backbone: backbone, contentsOf: files.lpips).compute(xs, ys)),
                                  ("dists", try DISTS(backbone: backbone, contentsOf: files.dists).compute(xs, ys))] {
             let mean = scores.reduce(0, +) / Double(scores.count)

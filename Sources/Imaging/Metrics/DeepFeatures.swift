@@ -61,30 +61,42 @@ public enum DeepFeatureWeights {
     }
 }
 
-/// The convolutional part of VGG16 (torchvision's `vgg16().features`), giving the activations after
-/// relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3.
-public struct VGG16Features: @unchecked Sendable {
-    /// torchvision's indices of the 13 convolutions in `features`, and their output channels.
+/// The convolutional part of VGG16 or VGG19 (torchvision's `vgg16().features`,
+/// `vgg19().features`; which one the weights say), giving the activations after relu1_2,
+/// relu2_2, relu3_3 (VGG19: relu3_4), relu4_3 (relu4_4) and relu5_3 (relu5_4). LPIPS and DISTS
+/// take VGG16; perceptual losses either (seed 001 uses VGG19).
+public struct VGGFeatures: @unchecked Sendable {
+    public enum Variant: String, Sendable { case vgg16, vgg19 }
+    /// torchvision's indices of VGG16's 13 convolutions in `features`, and their output channels.
     public static let convolutionIndices = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
     static let outputChannels = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
-    /// Convolutions per block; a feature map is taken at the end of each block.
-    static let blocks = [2, 2, 3, 3, 3]
-    /// The channels of the five feature maps.
+    /// VGG19's 16 convolutions.
+    public static let vgg19ConvolutionIndices = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+    static let vgg19OutputChannels = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512]
+    /// The channels of the five feature maps (both variants).
     public static let featureChannels = [64, 128, 256, 512, 512]
 
     /// Between blocks: torchvision's 2 x 2 max pooling (LPIPS), or DISTS's L2 pooling (a 3 x 3
     /// Hann window, stride 2, padding 1, on the squares, then the square root).
     public enum Pooling: Sendable { case max, l2 }
 
+    public let variant: Variant
     let layers: [(weight: Tensor, bias: Tensor)]
+    /// Convolutions per block; a feature map is taken at the end of each block.
+    let blocks: [Int]
 
     /// From torchvision's state dict names (`features.0.weight`, `features.0.bias`, ...; any
-    /// prefix before `features.` is accepted, as are the bare `0.weight` ...).
+    /// prefix before `features.` is accepted, as are the bare `0.weight` ...). VGG19 when the
+    /// weights hold its last convolution (`features.34`), else VGG16.
     public init(tensors: [String: Tensor], file: String) throws {
+        let nineteen = tensors.keys.contains { $0.hasSuffix("features.34.weight") || $0 == "34.weight" }
+        variant = nineteen ? .vgg19 : .vgg16
+        blocks = nineteen ? [2, 2, 4, 4, 4] : [2, 2, 3, 3, 3]
+        let (indices, channels) = nineteen ? (Self.vgg19ConvolutionIndices, Self.vgg19OutputChannels) : (Self.convolutionIndices, Self.outputChannels)
         var inputs = 3
         var layers: [(Tensor, Tensor)] = []
-        for (i, out) in zip(Self.convolutionIndices, Self.outputChannels) {
-            let role = "VGG16 backbone"
+        for (i, out) in zip(indices, channels) {
+            let role = nineteen ? "VGG19 backbone" : "VGG16 backbone"
             let w = try DeepFeatureWeights.tensor(tensors, ["features.\(i).weight", "\(i).weight"], shape: [out, inputs, 3, 3], file: file, role: role)
             let b = try DeepFeatureWeights.tensor(tensors, ["features.\(i).bias", "\(i).bias"], shape: [out], file: file, role: role)
             layers.append((w, b))
@@ -93,9 +105,9 @@ public struct VGG16Features: @unchecked Sendable {
         self.layers = layers
     }
 
-    /// Reads a safetensors file of torchvision's VGG16 weights (the classifier's are ignored).
+    /// Reads a safetensors file of torchvision's VGG16 or VGG19 weights (the classifier's are ignored).
     public init(contentsOf url: URL) throws {
-        try self.init(tensors: DeepFeatureWeights.read(url, role: "VGG16 backbone"), file: url.path)
+        try self.init(tensors: DeepFeatureWeights.read(url, role: "VGG backbone"), file: url.path)
     }
 
     /// The five feature maps of (N, 3, H, W) float32 images, already standardized.
@@ -103,7 +115,7 @@ public struct VGG16Features: @unchecked Sendable {
         var h = x
         var out: [Tensor] = []
         var next = 0
-        for (b, count) in Self.blocks.enumerated() {
+        for (b, count) in blocks.enumerated() {
             if b > 0 { h = try pool(h, pooling) }
             for _ in 0..<count {
                 let (w, bias) = layers[next]
@@ -170,15 +182,16 @@ public struct VGG16Features: @unchecked Sendable {
 /// squared differences weighted per channel by the learned linear layer, averaged over space and
 /// summed over channels and layers. Lower is more similar.
 public struct LPIPS: @unchecked Sendable {
-    public let backbone: VGG16Features
+    public let backbone: VGGFeatures
     /// The five linear weights, (1, C, 1, 1).
     let linear: [Tensor]
 
     /// The linear weights from the tensors of a file: `lin0` ... `lin4` (piq's list, saved in
     /// order) or the original implementation's `lin0.model.1.weight` ..., each of C values.
-    public init(backbone: VGG16Features, tensors: [String: Tensor], file: String) throws {
+    public init(backbone: VGGFeatures, tensors: [String: Tensor], file: String) throws {
+        guard backbone.variant == .vgg16 else { throw MetricError.invalidArgument("LPIPS is defined on VGG16 features; the backbone weights given are VGG19's") }
         self.backbone = backbone
-        linear = try VGG16Features.featureChannels.enumerated().map { i, c in
+        linear = try VGGFeatures.featureChannels.enumerated().map { i, c in
             let w = try DeepFeatureWeights.tensor(tensors, ["lin\(i).model.1.weight", "lin\(i).weight", "lin\(i)", "\(i)"],
                                                   shape: [1, c, 1, 1], file: file, role: "LPIPS weights")
             guard try w.lt(0).any().itemBool() == false else {
@@ -188,15 +201,15 @@ public struct LPIPS: @unchecked Sendable {
         }
     }
 
-    public init(backbone: VGG16Features, contentsOf url: URL) throws {
+    public init(backbone: VGGFeatures, contentsOf url: URL) throws {
         try self.init(backbone: backbone, tensors: DeepFeatureWeights.read(url, role: "LPIPS weights"), file: url.path)
     }
 
     /// One distance per image of (N, H, W) or (H, W) slices in [0, 1].
     public func compute(_ test: Tensor, _ reference: Tensor) throws -> [Double] {
-        try VGG16Features.pairwise(VGG16Features.prepare(test, reference, name: "LPIPS")) { pair in
+        try VGGFeatures.pairwise(VGGFeatures.prepare(test, reference, name: "LPIPS")) { pair in
             var total = 0.0
-            for (f, w) in zip(try backbone.features(VGG16Features.standardize(pair), pooling: .max), linear) {
+            for (f, w) in zip(try backbone.features(VGGFeatures.standardize(pair), pooling: .max), linear) {
                 let unit = try f / (f.square().sum(dims: [1], keepdim: true).sqrt() + 1e-10)
                 let d = try (unit.narrow(0, start: 0, length: 1) - unit.narrow(0, start: 1, length: 1)).square()
                 total += try (d * w).mean(dims: [2, 3]).to(.float64).sum().item()
@@ -212,16 +225,17 @@ public struct LPIPS: @unchecked Sendable {
 /// summed; the distance is 1 minus that sum. Images whose shorter side exceeds 256 pixels are first
 /// scaled (bilinear) so that it is 256. Lower is more similar.
 public struct DISTS: @unchecked Sendable {
-    public let backbone: VGG16Features
+    public let backbone: VGGFeatures
     /// Alpha and beta split per feature map (image, then the five VGG16 maps), (1, C, 1, 1).
     let alpha: [Tensor]
     let beta: [Tensor]
-    static let channels = [3] + VGG16Features.featureChannels
+    static let channels = [3] + VGGFeatures.featureChannels
 
     /// From tensors `alpha` and `beta` of 1475 values each (3 + 64 + 128 + 256 + 512 + 512). They
     /// are divided by their joint sum, as the original implementation does (piq's published
     /// weights already sum to 1).
-    public init(backbone: VGG16Features, tensors: [String: Tensor], file: String) throws {
+    public init(backbone: VGGFeatures, tensors: [String: Tensor], file: String) throws {
+        guard backbone.variant == .vgg16 else { throw MetricError.invalidArgument("DISTS is defined on VGG16 features; the backbone weights given are VGG19's") }
         self.backbone = backbone
         let total = Self.channels.reduce(0, +)
         let a = try DeepFeatureWeights.tensor(tensors, ["alpha"], shape: [total], file: file, role: "DISTS weights").to(.float64)
@@ -242,21 +256,21 @@ public struct DISTS: @unchecked Sendable {
         beta = try split(b)
     }
 
-    public init(backbone: VGG16Features, contentsOf url: URL) throws {
+    public init(backbone: VGGFeatures, contentsOf url: URL) throws {
         try self.init(backbone: backbone, tensors: DeepFeatureWeights.read(url, role: "DISTS weights"), file: url.path)
     }
 
     /// One distance per image of (N, H, W) or (H, W) slices in [0, 1].
     public func compute(_ test: Tensor, _ reference: Tensor) throws -> [Double] {
-        var both = try VGG16Features.prepare(test, reference, name: "DISTS")
+        var both = try VGGFeatures.prepare(test, reference, name: "DISTS")
         let shorter = Swift.min(both.size(2), both.size(3))
         if shorter > 256 {
             both = try both.interpolate(scaleFactor: [256 / Double(shorter)], mode: .bilinear)
         }
         let c = 1e-6
-        return try VGG16Features.pairwise(both) { pair in
+        return try VGGFeatures.pairwise(both) { pair in
             var total = 0.0
-            for (k, f) in ([pair] + (try backbone.features(VGG16Features.standardize(pair), pooling: .l2))).enumerated() {
+            for (k, f) in ([pair] + (try backbone.features(VGGFeatures.standardize(pair), pooling: .l2))).enumerated() {
                 // Per-channel moments in float32 over the map (as piq on float32 input), then float64.
                 let x = try f.narrow(0, start: 0, length: 1), y = try f.narrow(0, start: 1, length: 1)
                 let mx = try x.mean(dims: [2, 3], keepdim: true), my = try y.mean(dims: [2, 3], keepdim: true)

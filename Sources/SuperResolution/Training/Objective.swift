@@ -3,16 +3,16 @@ import Imaging
 import NN
 import Torch
 
-/// The feature network of a perceptual loss: torchvision's VGG16 from user-supplied safetensors
-/// weights (the file `upres evaluate --lpips` reads), or the critic of a finished adversarial run
+/// The feature network of a perceptual loss: torchvision's VGG16 or VGG19 (seed 001's) from
+/// user-supplied safetensors weights (VGG16: the file `upres evaluate --lpips` reads), or the critic of a finished adversarial run
 /// (`critic.safetensors`), which has seen MRI rather than photographs.
 public struct PerceptualConfig: Codable, Sendable, Equatable {
-    /// torchvision VGG16 weights (safetensors).
+    /// torchvision VGG16 or VGG19 weights (safetensors; the variant is read from the weights).
     public var vggWeights: String?
     /// A critic saved by `upres train` (`RUN/critic.safetensors`).
     public var critic: String?
-    /// One weight per feature map (VGG16: relu1_2 ... relu5_3; a critic: one per block).
-    /// Default: VGG16 0.1, 0.1, 1, 1, 1 (Real-ESRGAN's choice for VGG19), a critic 1 each.
+    /// One weight per feature map (VGG: the end of each of its five blocks; a critic: one per
+    /// block). Default: VGG 0.1, 0.1, 1, 1, 1 (Real-ESRGAN's choice for VGG19), a critic 1 each.
     public var layerWeights: [Double]?
 
     public init(vggWeights: String? = nil, critic: String? = nil, layerWeights: [Double]? = nil) {
@@ -45,7 +45,7 @@ public struct PerceptualConfig: Codable, Sendable, Equatable {
 /// (Johnson 2016; seed 001's content loss).
 public final class PerceptualLoss {
     enum Network {
-        case vgg(VGG16Features)
+        case vgg(VGGFeatures)
         case critic(any CriticNetwork)
     }
     let network: Network
@@ -56,10 +56,11 @@ public final class PerceptualLoss {
         try config.validate()
         let layers: Int, defaultWeights: [Double]
         if let path = config.vggWeights {
-            network = .vgg(try VGG16Features(contentsOf: URL(fileURLWithPath: path)))
-            layers = VGG16Features.featureChannels.count
+            let vgg = try VGGFeatures(contentsOf: URL(fileURLWithPath: path))
+            network = .vgg(vgg)
+            layers = VGGFeatures.featureChannels.count
             defaultWeights = [0.1, 0.1, 1, 1, 1]
-            description = "VGG16 (\(path))"
+            description = "\(vgg.variant.rawValue.uppercased()) (\(path))"
         } else {
             let critic = try CriticFile.load(URL(fileURLWithPath: config.critic!))
             for p in critic.parameters() { try p.requiresGrad(false) }
@@ -83,7 +84,7 @@ public final class PerceptualLoss {
         let features: [Tensor]
         switch network {
         case .vgg(let vgg):
-            features = try vgg.features(VGG16Features.standardize(both.expand([-1, 3, -1, -1])), pooling: .max)
+            features = try vgg.features(VGGFeatures.standardize(both.expand([-1, 3, -1, -1])), pooling: .max)
         case .critic(let critic):
             features = try critic.features(both)
         }
