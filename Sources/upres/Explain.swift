@@ -80,7 +80,7 @@ struct Explain: ParsableCommand {
                 }
                 outputs.append(("disagreement-models", try Explanation.disagreement(all)))
             }
-            if let unet = models.first(where: { $0.spec.architecture == AttentionUNetConfig.architecture }) {
+            if let unet = models.first(where: Explanation.hasAttentionGates) {
                 Console.err("attention maps of \(unet.name), level \(attentionLevel)")
                 outputs.append(("attention", try Explanation.attention(v, model: unet, level: attentionLevel, targetSpacing: spacing)))
             }

@@ -207,15 +207,9 @@ struct Train: ParsableCommand {
                     return v
                 }
                 do {
-                    var source = try DegradedSliceSampler.Source.volume(volumes[0], name: paths[0], percentiles: cfg.task.normalizationPercentiles,
-                                                                        mixture: cfg.data.contrastAugmentation)
+                    var source = try DegradedSliceSampler.Source.subject(volumes, names: paths, percentiles: cfg.task.normalizationPercentiles,
+                                                                         mixture: cfg.data.contrastAugmentation)
                     source.features = try cfg.data.contextFeatures(of: paths[0], count: cfg.model.configuration.contextFeatures)
-                    source.contrasts = try zip(volumes.dropFirst(), paths.dropFirst()).map { v, p in
-                        guard v.shape == volumes[0].shape, v.affine.maxDifference(volumes[0].affine) < 1e-3 else {
-                            throw CLIError("\(p): not on the grid of \(paths[0]) (shape \(v.shape), affine); the subject's contrasts must be co-registered and resampled alike")
-                        }
-                        return try DegradedSliceSampler.Source.volume(v, name: p, percentiles: cfg.task.normalizationPercentiles, mixture: false).volume
-                    }
                     return source
                 } catch let e as ModelError { throw CLIError("\(e)") }
             }

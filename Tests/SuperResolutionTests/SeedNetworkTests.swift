@@ -287,6 +287,16 @@ import Torch
         #expect(throws: ModelError.self) {
             try DegradedSliceSampler(sources: [source], degradations: degradations, patch: 16, contract: .outputGrid(channels: 3))
         }
+        // A subject from volumes: the contrasts normalized alike; one off the grid is refused, naming it.
+        var t2 = t1
+        t2.data = try t1.data * 3
+        let subject = try DegradedSliceSampler.Source.subject([t1, t2], names: ["t1", "t2"], percentiles: [1, 99], mixture: false)
+        let difference = try (subject.contrasts[0] - subject.volume).abs().max().item()
+        #expect(subject.contrasts.count == 1 && difference < 1e-5)
+        t2.affine = .scaling([1, 1, 1], translation: [1, 0, 0])
+        #expect { try DegradedSliceSampler.Source.subject([t1, t2], names: ["t1", "t2"], percentiles: [1, 99], mixture: false) } throws: { e in
+            "\(e)".contains("t2: not on the grid of t1")
+        }
         #expect(throws: ModelError.self) {
             try DegradedSliceSampler(sources: [source], degradations: degradations, patch: 16, contract: .outputGrid(channels: 2), contrastAugmentation: true)
         }

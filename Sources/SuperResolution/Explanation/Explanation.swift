@@ -46,6 +46,9 @@ public enum Explanation {
         return out
     }
 
+    /// Whether a model has attention gates to draw (`attention(_:model:level:...)`).
+    public static func hasAttentionGates(_ file: ModelFile) -> Bool { file.model is AttentionUNet }
+
     /// Seed 000's attention coefficients at gate `level` (0: full resolution, the last gate
     /// before the output; coarser levels are upsampled bilinearly), for the through-plane slices
     /// of both directions, averaged, on the reconstruction's grid. 1 lets the skip features
@@ -104,13 +107,13 @@ public enum Explanation {
         critic.eval()
         let x = try normalization.apply(output.data.to(.float32))
         let tile = critic.configuration.smallestInputShape
-        let fixed = critic.configuration is DCGANCriticConfig
+        let fixed = critic.configuration.fixedInputSize, multiple = critic.configuration.sideMultiple
         let map = try throughPlaneMap([x], axis: t, channels: 1, batch: batch) { slices in
             let (r, w) = (slices.shape[2], slices.shape[3])
-            // Pad to at least the critic's smallest input; critics that take any size get a
-            // multiple of 8 (the U-Net critic pads to it inside, which would shift the map).
+            // Pad to at least the critic's smallest input, and to the multiple of its side it takes
+            // without padding inside (which would shift its map against the image).
             var (pr, pw) = (Swift.max(0, tile[2] - r), Swift.max(0, tile[3] - w))
-            if !fixed { (pr, pw) = (pr + (8 - (r + pr) % 8) % 8, pw + (8 - (w + pw) % 8) % 8) }
+            (pr, pw) = (pr + (multiple - (r + pr) % multiple) % multiple, pw + (multiple - (w + pw) % multiple) % multiple)
             let padded = pr + pw > 0 ? try slices.pad([0, pw, 0, pr]) : slices
             let (R, W) = (padded.shape[2], padded.shape[3])
             guard fixed else { return try gradCAM(critic, padded).narrow(2, start: 0, length: r).narrow(3, start: 0, length: w) }
@@ -152,14 +155,13 @@ public enum Explanation {
     }
 
     /// `body` on batches of the through-plane slices of `xs` (contrasts of one (i, j, k) grid,
-    /// slice axis `t`) in both in-plane directions: its input (n, channels, R, W) has the slice
-    /// axis as rows and, for each contrast in turn, the neighbouring slices as channels (edges
-    /// repeated), as the main job feeds models; its output (n, 1, R, W) lands on the slices'
-    /// voxels, and the two directions are averaged.
+    /// slice axis `t`) in both in-plane directions, each batch made as the main job makes it
+    /// (`Reconstruction.sliceBatch`); its output (n, 1, R, W) lands on the slices' voxels, and
+    /// the two directions are averaged.
     static func throughPlaneMap(_ xs: [Tensor], axis t: Int, channels: Int, batch: Int, _ body: (Tensor) throws -> Tensor) throws -> Tensor {
         let sum = try Tensor.zeros(xs[0].shape, dtype: .float32)
         let inPlaneAxes = (0..<3).filter { $0 != t }
-        let neighbours = channels / xs.count, half = neighbours / 2
+        let neighbours = channels / xs.count
         for (i, a) in inPlaneAxes.enumerated() {
             let stacks = try xs.map { try $0.permute([a, inPlaneAxes[1 - i], t]) }  // (D, W, R)
             let target = try sum.permute([a, inPlaneAxes[1 - i], t])
@@ -167,14 +169,7 @@ public enum Explanation {
             var start = 0
             while start < depth {
                 let n = Swift.min(batch, depth - start)
-                let channelSlices = try stacks.flatMap { stack in
-                    try (0..<neighbours).map { c -> Tensor in
-                        let index = (0..<n).map { Int64(Swift.min(Swift.max(start + $0 + c - half, 0), depth - 1)) }
-                        return try stack.indexSelect(0, Tensor(index, shape: [n]))
-                    }
-                }
-                let input = try Tensor.stack(channelSlices, dim: 1).transpose(2, 3).contiguous()
-                let out = try body(input)
+                let out = try body(Reconstruction.sliceBatch(stacks, start: start, count: n, neighbours: neighbours))
                 _ = try target.narrow(0, start: start, length: n).add_(out.detach().squeeze(1).transpose(1, 2))
                 start += n
             }

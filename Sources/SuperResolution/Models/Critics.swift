@@ -24,6 +24,11 @@ public protocol CriticConfiguration: Codable, Sendable {
     var inChannels: Int { get }
     /// The shape of the smallest batch it judges (one image).
     var smallestInputShape: [Int] { get }
+    /// Whether it judges images of that size only (a dense layer over the whole image).
+    var fixedInputSize: Bool { get }
+    /// Image sides it takes without padding them inside (its score map then lines up with the
+    /// image); 1 for any.
+    var sideMultiple: Int { get }
     func makeCritic(generator: Generator?) throws -> any CriticNetwork
 }
 
@@ -79,6 +84,11 @@ public struct CriticSpec: Codable, Sendable {
     }
 }
 
+extension CriticConfiguration {
+    public var fixedInputSize: Bool { false }
+    public var sideMultiple: Int { 1 }
+}
+
 extension CriticSpec: Equatable {
     public static func == (a: CriticSpec, b: CriticSpec) -> Bool { (try? a.json()) == (try? b.json()) }
 }
@@ -125,6 +135,7 @@ public struct DCGANCriticConfig: CriticConfiguration, Equatable {
     }
 
     public var smallestInputShape: [Int] { [1, inChannels] + patch }
+    public var fixedInputSize: Bool { true }
 
     /// The feature map's side after the strided blocks (each halves it, rounding down).
     var reducedPatch: [Int] { patch.map { $0 >> blocks } }
@@ -308,6 +319,8 @@ public struct UNetSNCriticConfig: CriticConfiguration, Equatable {
     }
 
     public var smallestInputShape: [Int] { [1, inChannels, 8, 8] }
+    /// Three stride-2 convolutions and three x2 upsamplings: sides are padded to multiples of 8.
+    public var sideMultiple: Int { 8 }
 
     public func validate() throws {
         guard inChannels >= 1, features >= 1 else { throw ModelError.invalid("unet-sn critic: inChannels and features must be >= 1") }
@@ -356,7 +369,8 @@ public final class UNetSNCritic: Module, CriticNetwork {
         guard x.rank == 4, x.shape[1] == config.inChannels else {
             throw ModelError.invalid("unet-sn critic judges (N, \(config.inChannels), H, W) images, got \(x.shape)")
         }
-        let (ph, pw) = ((8 - x.shape[2] % 8) % 8, (8 - x.shape[3] % 8) % 8)
+        let m = config.sideMultiple
+        let (ph, pw) = ((m - x.shape[2] % m) % m, (m - x.shape[3] % m) % m)
         let input = ph + pw > 0 ? try x.pad([0, pw, 0, ph]) : x
         func act(_ t: Tensor) throws -> Tensor { try t.leakyRelu(negativeSlope: 0.2) }
         func up(_ t: Tensor) throws -> Tensor { try t.interpolate(scaleFactor: [2, 2], mode: .bilinear) }

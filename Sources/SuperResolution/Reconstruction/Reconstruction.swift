@@ -307,7 +307,7 @@ public enum Reconstruction {
         let outShape = grid.shape
         let buffer = try Tensor.zeros([outShape[2], outShape[1], outShape[0]], dtype: .float32, device: options.device)
         let sum = try buffer.permute([2, 1, 0])  // (i, j, k) view
-        let neighbours = channels / xs.count, half = neighbours / 2
+        let neighbours = channels / xs.count
         // Columns of a slice that are 0 in the input all along the slice axis come out exactly 0
         // (`zeroBackground`), so the model runs only on the columns between the first and last
         // non-zero ones of each batch, with its receptive radius as margin: air around the head
@@ -341,17 +341,8 @@ public enum Reconstruction {
                         }
                     }
                     if width > 0 {
-                        // (n, C, R, w): channel c is slice start + j + c - half; neighbours beyond
-                        // the edges repeat the edge slice.
-                        let channelSlices = try stacks.flatMap { s -> [Tensor] in
-                            let columns = try s.narrow(1, start: w0, length: width)
-                            return try (0..<neighbours).map { c -> Tensor in
-                                if c == half { return try columns.narrow(0, start: start, length: n) }
-                                let slices = (0..<n).map { Int64(Swift.min(Swift.max(start + $0 + c - half, 0), depth - 1)) }
-                                return try columns.indexSelect(0, Tensor(slices, shape: [n]))
-                            }
-                        }
-                        let input = try Tensor.stack(channelSlices, dim: 1).transpose(2, 3).contiguous()
+                        let input = try sliceBatch(stacks.map { try $0.narrow(1, start: w0, length: width) }, start: start, count: n,
+                                                   neighbours: neighbours)
                         let out = try model(input, conditioning: conditioning(start: start, count: n, depth: depth))  // n, 1, R', w
                         _ = try target.narrow(0, start: start, length: n).narrow(1, start: w0, length: width).add_(out.squeeze(1).transpose(1, 2))
                     }
@@ -409,6 +400,23 @@ public enum Reconstruction {
         let report = Report(throughPlaneAxis: t, factor: f, inPlaneResampled: resampledInPlane, normalization: params, batch: batch,
                             slices: total, adaptation: record, thicknessEstimate: estimate)
         return Result(volume: out, report: report, model: model, task: task)
+    }
+
+    /// The model's input for slices start ..< start + count of (D, W, R) stacks (one per
+    /// contrast; D the slicing axis, R the rows along the slice axis): (count, C, R, W) with, for
+    /// each contrast in turn, `neighbours` channels, channel c being slice start + j + c -
+    /// neighbours / 2; neighbours beyond the edges repeat the edge slice.
+    static func sliceBatch(_ stacks: [Tensor], start: Int, count n: Int, neighbours: Int) throws -> Tensor {
+        let half = neighbours / 2
+        let channels = try stacks.flatMap { s -> [Tensor] in
+            let depth = s.shape[0]
+            return try (0..<neighbours).map { c -> Tensor in
+                if c == half { return try s.narrow(0, start: start, length: n) }
+                let slices = (0..<n).map { Int64(Swift.min(Swift.max(start + $0 + c - half, 0), depth - 1)) }
+                return try s.indexSelect(0, Tensor(slices, shape: [n]))
+            }
+        }
+        return try Tensor.stack(channels, dim: 1).transpose(2, 3).contiguous()
     }
 
     /// The input voxel position along the slice axis `t` of every output slice of `grid` (which

@@ -450,6 +450,23 @@ extension DegradedSliceSampler.Source {
         return try Tensor.cat(parts, dim: 0)
     }
 
+    /// A subject's contrasts as one source (seed 000's fusion): the first is the volume
+    /// reconstructed, the others further channel groups; each normalized on its own
+    /// percentiles. They must share one grid (co-registered and resampled alike).
+    public static func subject(_ volumes: [Volume], names: [String], percentiles: [Double], mixture: Bool) throws -> Self {
+        guard let first = volumes.first, volumes.count == names.count else {
+            throw ModelError.invalid("a subject needs at least one volume, and one name per volume")
+        }
+        var source = try volume(first, name: names[0], percentiles: percentiles, mixture: mixture)
+        source.contrasts = try zip(volumes.dropFirst(), names.dropFirst()).map { v, name in
+            guard v.shape == first.shape, v.affine.maxDifference(first.affine) < 1e-3 else {
+                throw ModelError.invalid("\(name): not on the grid of \(names[0]) (shape \(v.shape) against \(first.shape), or another affine); a subject's contrasts must be co-registered and resampled alike")
+            }
+            return try volume(v, name: name, percentiles: percentiles, mixture: false).volume
+        }
+        return source
+    }
+
     /// A thin-voxel training volume: normalized min-max on `percentiles` (not clipped, as
     /// reconstruction feeds models on the output grid), planes across every axis, foreground above
     /// 0.1, and its three-class intensity mixture (fitted on the foreground) when `mixture`.
