@@ -26,8 +26,17 @@ struct Upsample: ParsableCommand {
             Models: \(ModelFile.availableModels().joined(separator: ", ")) (upres models lists them).
             """)
 
-    @Argument(help: "Input NIfTI (3-D, thick slices).") var input: String
-    @Argument(help: "Output .nii or .nii.gz.") var output: String
+    @Argument(help: ArgumentHelp("IN OUT: the input NIfTI (3-D, thick slices) and the output .nii or .nii.gz. With --output-template: the inputs only.",
+                                 valueName: "paths"))
+    var paths: [String] = []
+    @Option(name: .customLong("inputs"), help: "A text file listing inputs, one per line (# comments and blank lines ignored; relative paths from the current folder); with --output-template.")
+    var inputList: String?
+    @Option(name: [.customShort("o"), .customLong("output-template")], help: """
+        Many inputs: the output path of each, with {stem} (the input's file name without .nii/.nii.gz), {name} (its file name), \
+        {dir} (its folder), {parent} (its folder's name) and {index} (1, 2, ...), e.g. 'sr/{stem}_sr.nii.gz'. The model loads once; \
+        a failed input is reported and the others go on; the exit status is non-zero if any failed.
+        """)
+    var outputTemplate: String?
     @Option(help: "Model name (see upres models) or path to a model folder or .safetensors file.")
     var model: String?
     @Flag(help: "Fine-tune a model (--model, or the shipped any-contrast-xN for the scan's factor) on the scan's own in-plane slices first.") var adapt = false
@@ -65,8 +74,22 @@ struct Upsample: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard output.hasSuffix(".nii") || output.hasSuffix(".nii.gz") else {
-            throw ValidationError("output \(output): expected a .nii or .nii.gz file name")
+        if let outputTemplate {
+            guard !paths.isEmpty || inputList != nil else { throw ValidationError("--output-template needs inputs: IN... or --inputs LIST") }
+            guard outputTemplate.hasSuffix(".nii") || outputTemplate.hasSuffix(".nii.gz") else {
+                throw ValidationError("--output-template \(outputTemplate): expected a template ending in .nii or .nii.gz")
+            }
+            if saveModel != nil { throw ValidationError("--save-model keeps one scan's model; it applies to a single input (IN OUT)") }
+            if !contrasts.isEmpty { throw ValidationError("--contrast gives another contrast of one scan; it applies to a single input (IN OUT)") }
+        } else {
+            if inputList != nil { throw ValidationError("--inputs needs --output-template, e.g. -o 'sr/{stem}_sr.nii.gz'") }
+            guard paths.count == 2 else {
+                throw ValidationError(paths.count < 2 ? "give the input and the output (IN OUT), or inputs with --output-template"
+                                      : "\(paths.count) paths: give IN OUT, or several inputs with --output-template TEMPLATE")
+            }
+            guard paths[1].hasSuffix(".nii") || paths[1].hasSuffix(".nii.gz") else {
+                throw ValidationError("output \(paths[1]): expected a .nii or .nii.gz file name")
+            }
         }
         guard spacing > 0, spacing.isFinite else { throw ValidationError("--spacing \(spacing) must be > 0") }
         if let b = batch, b < 1 { throw ValidationError("--batch \(b) must be >= 1") }
@@ -140,6 +163,67 @@ struct Upsample: ParsableCommand {
 
     func run() throws {
         try global.apply()
+        let jobs = try self.jobs()
+        // The model loads once, for every input.
+        let shared: ModelFile?
+        do { shared = try model.map { try ModelFile.load(ModelFile.resolve($0)) } } catch let e as ModelError {
+            throw CLIError(e.description.hasPrefix("/") ? e.description : "--model \(model!): \(e)")
+        }
+        guard outputTemplate != nil else {
+            try reconstruct(jobs[0].input, to: jobs[0].output, shared: shared)
+            return
+        }
+        var failed: [String] = []
+        for (k, job) in jobs.enumerated() {
+            Console.err("upsample: [\(k + 1)/\(jobs.count)] \(job.input) -> \(job.output)")
+            do { try reconstruct(job.input, to: job.output, shared: shared) } catch {
+                failed.append(job.input)
+                Console.err("upsample: \(job.input) failed: \(Self.message(error))")
+            }
+        }
+        guard failed.isEmpty else {
+            Console.err("upsample: \(jobs.count - failed.count) of \(jobs.count) inputs reconstructed; \(failed.count) failed: \(failed.joined(separator: ", "))")
+            throw ExitCode(1)
+        }
+        Console.err("upsample: all \(jobs.count) inputs reconstructed")
+    }
+
+    /// An error's one-line message, as the tool prints it.
+    static func message(_ error: Error) -> String {
+        (error as? LocalizedError)?.errorDescription ?? "\(error)"
+    }
+
+    /// The (input, output) pairs: IN OUT, or every input (arguments, then --inputs) with its output
+    /// from the template. Two inputs that would write the same output, or an output that is an
+    /// input, are refused before any work.
+    func jobs() throws -> [(input: String, output: String)] {
+        guard let template = outputTemplate else { return [(paths[0], paths[1])] }
+        var inputs = paths
+        if let inputList {
+            guard let text = try? String(contentsOfFile: inputList, encoding: .utf8) else { throw CLIError("\(inputList): cannot read the input list") }
+            let listed = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            guard !listed.isEmpty else { throw CLIError("\(inputList): the input list names no file (one path per line)") }
+            inputs += listed
+        }
+        let outputs = inputs.enumerated().map { OutputTemplate.expand(template, input: $1, index: $0 + 1) }
+        var seen: [String: String] = [:]
+        for (i, o) in zip(inputs, outputs) {
+            let key = URL(fileURLWithPath: o).standardizedFileURL.path
+            if let other = seen[key] {
+                throw CLIError("--output-template \(template) gives \(o) for both \(other) and \(i); add {stem}, {parent} or {index}")
+            }
+            seen[key] = i
+        }
+        for i in inputs where seen[URL(fileURLWithPath: i).standardizedFileURL.path] != nil {
+            throw CLIError("--output-template \(template) would overwrite the input \(i)")
+        }
+        return Array(zip(inputs, outputs))
+    }
+
+    /// Reconstructs one input into one output with its sidecar; returns the sidecar's record.
+    @discardableResult
+    func reconstruct(_ input: String, to output: String, shared: ModelFile?) throws -> UpsampleRecord {
         let start = Date()
         try VolumeIO.checkOutput(output, force: force)
         let sidecar = Sidecar.path(for: output)
@@ -167,8 +251,7 @@ struct Upsample: ParsableCommand {
                 let how: Reconstruction.Method
                 if selfSupervised {
                     how = .selfSupervised(settings)
-                } else if let model {
-                    let loaded = try ModelFile.load(ModelFile.resolve(model))
+                } else if let loaded = shared {
                     file = loaded
                     how = adapt ? .adapt(loaded, settings) : .pretrained(loaded)
                 } else if adapt {
@@ -247,6 +330,23 @@ struct Upsample: ParsableCommand {
         }
         let how = method.map { "\($0) interpolation" } ?? (mode == "self-supervised" ? "self-supervised model" : "model \(record.model ?? "?")\(mode == "adapt" ? " adapted to the scan" : "")")
         print("\(output): \(result.shape.map(String.init).joined(separator: "x")) at \(result.spacing.map { String(format: "%.4g", $0) }.joined(separator: "x")) mm (\(how), \(String(format: "%.1f", record.seconds)) s)")
+        return record
+    }
+}
+
+/// Output paths of many inputs: {stem}, {name}, {dir}, {parent} and {index} in a template.
+enum OutputTemplate {
+    static func expand(_ template: String, input: String, index: Int) -> String {
+        let url = URL(fileURLWithPath: input)
+        let name = url.lastPathComponent
+        let stem = name.hasSuffix(".nii.gz") ? String(name.dropLast(7)) : name.hasSuffix(".nii") ? String(name.dropLast(4)) : url.deletingPathExtension().lastPathComponent
+        let dir = (input as NSString).deletingLastPathComponent
+        return template
+            .replacingOccurrences(of: "{stem}", with: stem)
+            .replacingOccurrences(of: "{name}", with: name)
+            .replacingOccurrences(of: "{dir}", with: dir.isEmpty ? "." : dir)
+            .replacingOccurrences(of: "{parent}", with: url.deletingLastPathComponent().lastPathComponent)
+            .replacingOccurrences(of: "{index}", with: String(index))
     }
 }
 

@@ -50,6 +50,42 @@ import Testing
         }
     }
 
+    /// Many inputs: arguments and a list, outputs from a template; a corrupt input is reported and
+    /// the others are written; the exit status says one failed; a template that names two inputs'
+    /// outputs alike is refused before any work.
+    @Test func manyInputsGoOnPastAFailureAndReportIt() throws {
+        let dir = try scratch()
+        let hr = dir.appendingPathComponent("hr.nii.gz").path
+        #expect(try runUpres(["resample", colin, hr, "--shape", "48", "48", "48"]).status == 0)
+        for name in ["a", "b"] {
+            #expect(try runUpres(["simulate", hr, dir.appendingPathComponent("\(name).nii.gz").path, "--model", "slices", "--axis", "axial",
+                                  "--thickness", "4", "--slice-spacing", "4"]).status == 0)
+        }
+        let corrupt = dir.appendingPathComponent("c.nii.gz").path
+        try Data("not a volume".utf8).write(to: URL(fileURLWithPath: corrupt))
+        let list = dir.appendingPathComponent("list.txt").path
+        try "# the rest\n\(dir.appendingPathComponent("b.nii.gz").path)\n\n\(corrupt)\n".write(toFile: list, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("sr"), withIntermediateDirectories: true)
+        let template = dir.appendingPathComponent("sr").path + "/{stem}_{index}.nii.gz"
+        let r = try runUpres(["upsample", dir.appendingPathComponent("a.nii.gz").path, "--inputs", list, "-o", template, "--interp", "cubic"])
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("\(corrupt) failed: \(corrupt): sizeof_hdr"), "\(r.stderr)")
+        #expect(r.stderr.contains("2 of 3 inputs reconstructed; 1 failed: \(corrupt)"), "\(r.stderr)")
+        for name in ["a_1", "b_2"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sr/\(name).nii.gz").path))
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sr/\(name).json").path))
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("sr/c_3.nii.gz").path))
+        // Same outputs again without --force: every input fails on its existing output.
+        let again = try runUpres(["upsample", dir.appendingPathComponent("a.nii.gz").path, "-o", template, "--interp", "cubic"])
+        #expect(again.status == 1 && again.stderr.contains("already exists; pass --force"), "\(again.stderr)")
+        let clash = try runUpres(["upsample", dir.appendingPathComponent("a.nii.gz").path, dir.appendingPathComponent("b.nii.gz").path,
+                                  "-o", dir.appendingPathComponent("sr/one.nii.gz").path, "--interp", "cubic"])
+        #expect(clash.status != 0 && clash.stderr.contains("add {stem}, {parent} or {index}"), "\(clash.stderr)")
+        let three = try runUpres(["upsample", hr, hr, hr, "--interp", "cubic"])
+        #expect(three.status != 0 && three.stderr.contains("3 paths: give IN OUT"), "\(three.stderr)")
+    }
+
     /// Self-supervised on a small crop: trains, reports, writes a sidecar with the mode and the
     /// steps, saves the model with its card, and `upres models` lists that model.
     @Test func selfSupervisedTrainsOnTheScanAndSavesTheModel() throws {
