@@ -76,10 +76,13 @@ public enum ReportError: Error, LocalizedError, Equatable, Sendable {
     case invalidImage(String)
     case cannotWrite(path: String, reason: String)
     case exists(path: String)
+    /// An input a report cannot use (an empty mask, a malformed evaluation table).
+    case invalidInput(String)
 
     public var errorDescription: String? {
         switch self {
         case .invalidImage(let m): "image: \(m)"
+        case .invalidInput(let m): m
         case let .cannotWrite(path, reason): "\(path): cannot be written (\(reason))"
         case .exists(let path): "\(path): already exists; pass --force to overwrite it"
         }
