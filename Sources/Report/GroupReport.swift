@@ -37,6 +37,7 @@ public struct GroupReport {
                 }
             }
         }
+        out.append(("head/departure/upres", "departure from cubic (%)"))
         return out
     }()
 
@@ -73,7 +74,7 @@ public struct GroupReport {
         page.section("Overview")
         let methods = Dictionary(grouping: subjects.map { $0.summary.method ?? "unknown" }, by: { $0 }).map { "\($0.key) (\($0.value.count))" }.sorted()
         page.table(rows: [
-            ["subjects", HTMLPage.Cell(String(subjects.count))],
+            ["reconstructions", HTMLPage.Cell(String(subjects.count))],
             ["methods", HTMLPage.Cell(methods.joined(separator: ", "))],
             ["models", HTMLPage.Cell(Set(subjects.compactMap(\.summary.model)).sorted().joined(separator: ", ").ifEmpty("none"))],
             ["with a reference", HTMLPage.Cell(String(subjects.filter { $0.summary.reference != nil }.count))],
@@ -99,7 +100,7 @@ public struct GroupReport {
             rows.append(row)
         }
         page.table(header: ["subject", "method", "model"] + cols.map(\.name) + ["time (s)", "warnings"], rows: rows,
-                   caption: "One row per subject; the subject links to its report.")
+                   caption: "One row per reconstruction; the name links to its report.")
         if subjects.count > 1 {
             var stats: [[HTMLPage.Cell]] = []
             for c in cols {
@@ -131,6 +132,12 @@ public struct GroupReport {
                 if !values.isEmpty { page.svg(DistributionPlot(title: "\(m), \(region)", yLabel: m, groups: values).svg()) }
                 if !gains.isEmpty { page.svg(DistributionPlot(title: "\(m) gain over the baseline, \(region)", yLabel: "\(m) difference", groups: gains).svg()) }
             }
+        }
+
+        if cols.contains(where: { $0.key == "head/departure/upres" }) {
+            page.svg(DistributionPlot(title: "Departure from the baseline (no reference)", yLabel: "mean |difference| (%)",
+                                      groups: [.init(name: "upres", values: subjects.map { $0.summary.metrics["head/departure/upres"] ?? .nan },
+                                                     labels: labels, flagged: flagged["head/departure/upres"] ?? [])]).svg())
         }
 
         page.section("Outliers and warnings")

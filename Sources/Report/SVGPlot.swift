@@ -136,7 +136,7 @@ public struct DistributionPlot: Sendable {
 
     public func svg(width: Int? = nil, height: Int = 260) -> String {
         let left = 62.0, right = 16.0, top = 28.0, bottom = 36.0
-        let w = width ?? Swift.max(300, 130 * groups.count + 80)
+        let w = width ?? Swift.max(440, 130 * groups.count + 80)
         let pw = Double(w) - left - right, ph = Double(height) - top - bottom
         let finite = groups.flatMap(\.values).filter(\.isFinite)
         var (lo, hi) = (finite.min() ?? 0, finite.max() ?? 1)

@@ -44,6 +44,8 @@ public struct SubjectReport {
         public var evaluationPath: String?
         /// Warnings found by the caller (a missing sidecar, ...).
         public var warnings: [String] = []
+        /// Put before every section title (several scans of a subject on one page: "ses-1 T1w").
+        public var sectionPrefix: String?
 
         public init(subject: String, reconstruction: Volume, reconstructionPath: String) {
             self.subject = subject
@@ -95,9 +97,10 @@ public struct SubjectReport {
 
         var page = HTMLPage(title: "upres report: \(inputs.subject)")
         var metrics: [String: Double] = [:]
+        func title(_ t: String) -> String { inputs.sectionPrefix.map { "\($0): \(t)" } ?? t }
 
         // Overview.
-        page.section("Overview")
+        page.section(title("Overview"))
         var overview: [[HTMLPage.Cell]] = [["subject", HTMLPage.Cell(inputs.subject)], ["reconstruction", HTMLPage.Cell(inputs.reconstructionPath)]]
         overview.append(["grid", HTMLPage.Cell(Self.describe(recon))])
         if let p = inputs.inputPath, let v = inputs.input { overview.append(["input", HTMLPage.Cell("\(p) (\(Self.describe(v)))")]) }
@@ -106,6 +109,9 @@ public struct SubjectReport {
             overview.append(["method", HTMLPage.Cell(method + ((sidecar?["model"] as? String).map { " (model \($0))" } ?? ""))])
         }
         if let s = sidecar?["seconds"] as? Double { overview.append(["run time", HTMLPage.Cell(String(format: "%.1f s", s))]) }
+        if inputs.reference == nil {
+            overview.append(["reference", HTMLPage.Cell("none: the figures compare with \(inputs.baseline != nil ? inputs.baselineLabel : "nothing"), not with the truth")])
+        }
         page.table(rows: overview)
         let head = page  // the warnings section follows it once every check ran
         page = HTMLPage(title: head.title)
@@ -118,7 +124,7 @@ public struct SubjectReport {
         panels.append(.init(volume: test, label: Self.reconstructionLabel))
         if let r = inputs.reference { panels.append(.init(volume: r, label: "reference")) }
         let gridPanel = panels.firstIndex { $0.label == Self.reconstructionLabel }!
-        page.section("Slices")
+        page.section(title("Slices"))
         page.paragraph(String(format: "The same world slice of each volume, in neurological convention (the subject's right on the right), window %.4g to %.4g for all. The input is shown as acquired (nearest neighbour): thick slices appear as blocks.", window.0, window.1))
         for plane in Plane.allCases.reversed() {
             var snap = SliceSnapshot(panels: panels, plane: plane, window: window)
@@ -129,7 +135,7 @@ public struct SubjectReport {
         // Difference maps.
         let against = inputs.reference.map { ($0.data, "reference") } ?? baseline.map { ($0.data, inputs.baselineLabel) }
         if let (target, name) = against {
-            page.section("Differences")
+            page.section(title("Differences"))
             var maps: [SliceSnapshot.Panel] = [.init(volume: Volume(data: try test.data.to(.float64) - target.to(.float64), affine: grid.affine),
                                                      label: "\(Self.reconstructionLabel) - \(name)")]
             if let b = baseline, name == "reference" {
@@ -148,7 +154,7 @@ public struct SubjectReport {
 
         // Per-slice metrics across the input's slice direction.
         if let reference = inputs.reference {
-            page.section("Per-slice metrics")
+            page.section(title("Per-slice metrics"))
             let axis = try Self.sliceAxis(input: inputs.input, on: grid)
             let range = try reference.data.max().item() - reference.data.min().item()
             var psnr: [LinePlot.Series] = [], ssim: [LinePlot.Series] = []
@@ -167,9 +173,30 @@ public struct SubjectReport {
                               marks: marks, marksLabel: marks.isEmpty ? nil : "acquired slice").svg())
         }
 
+        // Without a reference: how far the reconstruction departs from the baseline, per slice.
+        if inputs.reference == nil, let b = baseline {
+            page.section(title("Per-slice departure from \(inputs.baselineLabel)"))
+            let axis = try Self.sliceAxis(input: inputs.input, on: grid)
+            let scale = try Self.window(b).1
+            let others = (0..<3).filter { $0 != axis }
+            var d = try (test.data.to(.float64) - b.data.to(.float64)).abs()
+            if let mask { d = try d * mask.to(.float64) }
+            let count = try mask.map { try $0.to(.float64).sum(dims: others).toArray(Double.self) }
+                ?? Array(repeating: Double(others.map { grid.shape[$0] }.reduce(1, *)), count: grid.shape[axis])
+            let sums = try d.sum(dims: others).toArray(Double.self)
+            let perSlice = zip(sums, count).map { $1 > 0 ? $0 / $1 / scale * 100 : .nan }
+            let overall = try d.sum().item() / (try mask.map { try $0.to(.float64).sum().item() } ?? Double(grid.shape.reduce(1, *))) / scale * 100
+            metrics["head/departure/upres"] = overall
+            let marks = try inputs.input.map { try Self.acquiredSlices($0, on: grid, axis: axis) } ?? []
+            page.paragraph(String(format: "No reference: the mean absolute difference between the reconstruction and %@ per slice across the input's slice direction (voxel axis %d)%@, in %% of %@'s 99.5th percentile (%.4g); %.3g%% over the volume. It should be small on the acquired slices (grey) and larger between them, where the reconstruction adds detail.", inputs.baselineLabel, axis, mask != nil ? ", inside the mask" : "", inputs.baselineLabel, scale, overall))
+            page.svg(LinePlot(title: "Departure from \(inputs.baselineLabel) per slice", xLabel: "slice (voxel index)", yLabel: "mean |difference| (%)",
+                              series: [.init(name: Self.reconstructionLabel, values: perSlice, color: "#d62728")],
+                              marks: marks, marksLabel: marks.isEmpty ? nil : "acquired slice").svg())
+        }
+
         // Metrics tables.
         if let reference = inputs.reference {
-            page.section("Metrics")
+            page.section(title("Metrics"))
             var regions: [(String, Tensor?)] = [("head", nil)]
             if let mask { regions.append((inputs.maskLabel == "mask" ? "mask" : inputs.maskLabel, mask)) }
             var rows: [[HTMLPage.Cell]] = []
@@ -207,7 +234,7 @@ public struct SubjectReport {
 
         // Segmentations.
         if !inputs.segmentations.isEmpty {
-            page.section("Segmentations")
+            page.section(title("Segmentations"))
             let segs = try inputs.segmentations.map { ($0.name, try onGrid($0.volume, "segmentation \($0.name)", labels: true)) }
             for plane in Plane.allCases.reversed() {
                 var snap = SliceSnapshot(panels: segs.map { .init(volume: $0.1, label: $0.0) }, plane: plane, colormap: .labels)
@@ -230,7 +257,7 @@ public struct SubjectReport {
         }
 
         // Provenance.
-        page.section("Provenance")
+        page.section(title("Provenance"))
         if let data = inputs.sidecar, let text = String(data: data, encoding: .utf8) {
             page.preformatted(text, summary: "the reconstruction's sidecar (\(Self.sidecarName(inputs.reconstructionPath)))", open: false)
         } else {
@@ -248,11 +275,10 @@ public struct SubjectReport {
                 warnings.append(String(format: "the reconstruction's maximum (%.4g) differs from the input's (%.4g) by %.0f%%", outMax, inMax, Swift.abs(outMax - inMax) / inMax * 100))
             }
         }
-        if inputs.reference == nil { warnings.append("no reference: the figures compare with \(baseline != nil ? inputs.baselineLabel : "nothing"), not with the truth") }
 
         // Warnings, at the top.
         var full = head
-        full.section("Warnings")
+        full.section(title("Warnings"))
         full.warnings(warnings)
         full.append(page)
 

@@ -18,7 +18,7 @@ struct ReportCommand: ParsableCommand {
             to the reference's, the sidecar's provenance and the model card, and warnings. The input comes \
             from the reconstruction's sidecar unless --input is given; the baseline is cubic interpolation \
             of the input on the same grid unless --baseline gives one (or --no-baseline). Beside the page, \
-            a summary (same name, .json) feeds the group report.
+            a summary (NAME.summary.json) feeds the group report.
 
             --group takes those summaries: a table of every subject linking to its page, the \
             distributions, and the outliers (Tukey's fences) flagged.
@@ -59,8 +59,9 @@ struct ReportCommand: ParsableCommand {
         }
     }
 
-    /// The summary written beside a page.
-    static func summaryPath(_ html: String) -> String { String(html.dropLast(".html".count)) + ".json" }
+    /// The summary written beside a page: `report.html` -> `report.summary.json` (not `report.json`,
+    /// which may be a reconstruction's sidecar).
+    static func summaryPath(_ html: String) -> String { String(html.dropLast(".html".count)) + ".summary.json" }
 
     func run() throws {
         try global.apply()
