@@ -3,7 +3,7 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 COLIN := data/samples/colin27/colin27_t1_1mm.nii.gz
 BRAIN := data/samples/colin27/colin27_t1_1mm_brain.nii.gz
 
-.PHONY: all bootstrap build test demo bench clean
+.PHONY: all bootstrap build test demo demo-bids bench clean
 
 all: build
 
@@ -34,6 +34,10 @@ demo: build
 	.build/release/upres evaluate --reference $(COLIN) --test $(DEMO)/colin27_sr.nii.gz --test $(DEMO)/colin27_cubic.nii.gz --resample --metrics psnr ssim mae
 	.build/release/upres snapshot $(COLIN) $(DEMO)/colin27_coronal-4-5.nii.gz $(DEMO)/colin27_cubic.nii.gz $(DEMO)/colin27_sr.nii.gz --plane sagittal -o $(DEMO)/sagittal.png --force
 	@echo "demo: outputs in $(DEMO)/ (open sagittal.png; sidecars *.json record every setting)"
+
+# The BIDS app on a demo dataset of 4 subjects made from the sample data, with its reports (~15 min).
+demo-bids: build
+	bash scripts/demo-bids
 
 bench: bootstrap
 	@bash scripts/bootstrap --bench
