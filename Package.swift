@@ -30,6 +30,12 @@ let torchLinker: [LinkerSetting] = {
     ]
 }()
 
+// ITK 5.2 from Debian (libinsighttoolkit5-dev): headers in /usr/include/ITK-5.2, libraries in
+// /usr/lib. CITK instantiates float 3-D images only, so that it builds in about a minute.
+let itkVersion = "5.2"
+let itkLibraries = ["ITKCommon", "ITKBiasCorrection", "itkvnl", "itkvnl_algo", "ITKStatistics", "ITKTransform", "ITKOptimizersv4",
+                    "ITKRegistrationMethodsv4", "ITKSmoothing", "ITKSpatialObjects", "ITKIOGDCM", "ITKIOImageBase", "itksys"]
+
 let package = Package(
     name: "upres",
     platforms: [.macOS(.v14)],
@@ -55,12 +61,17 @@ let package = Package(
             linkerSettings: torchLinker
         ),
         .target(name: "Torch", dependencies: ["CTorch"]),
+        .target(
+            name: "CITK",
+            cxxSettings: [.unsafeFlags(["-isystem", "/usr/include/ITK-\(itkVersion)", "-O2"])],
+            linkerSettings: [.unsafeFlags(["-L/usr/lib"])] + itkLibraries.map { .linkedLibrary("\($0)-\(itkVersion)") }
+        ),
         .target(name: "NN", dependencies: ["Torch"]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "Imaging", dependencies: ["Torch", "CZlib", "CDeflate", "CCrypto"]),
+        .target(name: "Imaging", dependencies: ["Torch", "CITK", "CZlib", "CDeflate", "CCrypto"]),
         .target(name: "SuperResolution", dependencies: ["Torch", "NN", "Imaging"]),
         .target(name: "Report", dependencies: ["Imaging", "Torch", "CPNG"]),
         .executableTarget(

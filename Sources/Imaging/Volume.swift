@@ -62,6 +62,9 @@ public struct VolumeMetadata: Sendable, Equatable {
     /// Header extensions (code and raw bytes, without the 8-byte esize/ecode record header),
     /// written back on copy.
     public var extensions: [NIfTIExtension] = []
+    /// The acquired slice thickness in mm when the source states it (DICOM SliceThickness,
+    /// 0018,0050); nil for NIfTI files, which do not.
+    public var sliceThickness: Double?
 
     public init() {}
 }
