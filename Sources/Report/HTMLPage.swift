@@ -27,11 +27,11 @@ public struct HTMLPage: Sendable {
 
     public init(title: String) { self.title = title }
 
-    /// A section heading, listed in the page's table of contents.
-    public mutating func section(_ text: String) {
+    /// A section heading, listed in the page's table of contents unless `listed` is false.
+    public mutating func section(_ text: String, listed: Bool = true) {
         var id = "sec-" + String(text.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
-        if contents.contains(where: { $0.id == id }) { id += "-\(contents.count + 1)" }
-        contents.append((id, text))
+        if contents.contains(where: { $0.id == id }) || parts.contains(where: { $0.hasPrefix("<h2 id=\"\(id)\"") }) { id += "-\(parts.count + 1)" }
+        if listed { contents.append((id, text)) }
         parts.append("<h2 id=\"\(id)\">\(Self.escape(text))</h2>")
     }
 

@@ -98,6 +98,8 @@ public struct SubjectReport {
         var page = HTMLPage(title: "upres report: \(inputs.subject)")
         var metrics: [String: Double] = [:]
         func title(_ t: String) -> String { inputs.sectionPrefix.map { "\($0): \(t)" } ?? t }
+        // Several scans on one page: only each scan's overview goes into the table of contents.
+        let listAll = inputs.sectionPrefix == nil
 
         // Overview.
         page.section(title("Overview"))
@@ -124,7 +126,7 @@ public struct SubjectReport {
         panels.append(.init(volume: test, label: Self.reconstructionLabel))
         if let r = inputs.reference { panels.append(.init(volume: r, label: "reference")) }
         let gridPanel = panels.firstIndex { $0.label == Self.reconstructionLabel }!
-        page.section(title("Slices"))
+        page.section(title("Slices"), listed: listAll)
         page.paragraph(String(format: "The same world slice of each volume, in neurological convention (the subject's right on the right), window %.4g to %.4g for all. The input is shown as acquired (nearest neighbour): thick slices appear as blocks.", window.0, window.1))
         for plane in Plane.allCases.reversed() {
             var snap = SliceSnapshot(panels: panels, plane: plane, window: window)
@@ -135,7 +137,7 @@ public struct SubjectReport {
         // Difference maps.
         let against = inputs.reference.map { ($0.data, "reference") } ?? baseline.map { ($0.data, inputs.baselineLabel) }
         if let (target, name) = against {
-            page.section(title("Differences"))
+            page.section(title("Differences"), listed: listAll)
             var maps: [SliceSnapshot.Panel] = [.init(volume: Volume(data: try test.data.to(.float64) - target.to(.float64), affine: grid.affine),
                                                      label: "\(Self.reconstructionLabel) - \(name)")]
             if let b = baseline, name == "reference" {
@@ -154,7 +156,7 @@ public struct SubjectReport {
 
         // Per-slice metrics across the input's slice direction.
         if let reference = inputs.reference {
-            page.section(title("Per-slice metrics"))
+            page.section(title("Per-slice metrics"), listed: listAll)
             let axis = try Self.sliceAxis(input: inputs.input, on: grid)
             let range = try reference.data.max().item() - reference.data.min().item()
             var psnr: [LinePlot.Series] = [], ssim: [LinePlot.Series] = []
@@ -175,7 +177,7 @@ public struct SubjectReport {
 
         // Without a reference: how far the reconstruction departs from the baseline, per slice.
         if inputs.reference == nil, let b = baseline {
-            page.section(title("Per-slice departure from \(inputs.baselineLabel)"))
+            page.section(title("Per-slice departure from \(inputs.baselineLabel)"), listed: listAll)
             let axis = try Self.sliceAxis(input: inputs.input, on: grid)
             let scale = try Self.window(b).1
             let others = (0..<3).filter { $0 != axis }
@@ -196,7 +198,7 @@ public struct SubjectReport {
 
         // Metrics tables.
         if let reference = inputs.reference {
-            page.section(title("Metrics"))
+            page.section(title("Metrics"), listed: listAll)
             var regions: [(String, Tensor?)] = [("head", nil)]
             if let mask { regions.append((inputs.maskLabel == "mask" ? "mask" : inputs.maskLabel, mask)) }
             var rows: [[HTMLPage.Cell]] = []
@@ -234,7 +236,7 @@ public struct SubjectReport {
 
         // Segmentations.
         if !inputs.segmentations.isEmpty {
-            page.section(title("Segmentations"))
+            page.section(title("Segmentations"), listed: listAll)
             let segs = try inputs.segmentations.map { ($0.name, try onGrid($0.volume, "segmentation \($0.name)", labels: true)) }
             for plane in Plane.allCases.reversed() {
                 var snap = SliceSnapshot(panels: segs.map { .init(volume: $0.1, label: $0.0) }, plane: plane, colormap: .labels)
@@ -257,7 +259,7 @@ public struct SubjectReport {
         }
 
         // Provenance.
-        page.section(title("Provenance"))
+        page.section(title("Provenance"), listed: listAll)
         if let data = inputs.sidecar, let text = String(data: data, encoding: .utf8) {
             page.preformatted(text, summary: "the reconstruction's sidecar (\(Self.sidecarName(inputs.reconstructionPath)))", open: false)
         } else {
@@ -278,7 +280,7 @@ public struct SubjectReport {
 
         // Warnings, at the top.
         var full = head
-        full.section(title("Warnings"))
+        full.section(title("Warnings"), listed: listAll)
         full.warnings(warnings)
         full.append(page)
 
