@@ -3,11 +3,18 @@
 
 #include <itkConfigure.h>
 #include <itkMultiThreaderBase.h>
+#include <itkObject.h>
 
 #include <cstdlib>
 
 namespace {
 thread_local std::string last_error;
+
+// ITK prints warnings (a non-uniform series, a folder without series) to stderr; upres reports
+// those conditions itself, once, with the file's name.
+struct QuietWarnings {
+  QuietWarnings() { itk::Object::GlobalWarningDisplayOff(); }
+} quiet_warnings;
 }
 
 namespace citk {

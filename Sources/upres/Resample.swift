@@ -11,7 +11,9 @@ struct Resample: ParsableCommand {
         discussion: """
             --spacing and --shape keep the field of view (voxel centres laid symmetrically about its \
             centre); --like takes the reference's grid through world coordinates, so the output \
-            overlays the reference. Downsampling blurs first (anti-aliasing) unless --no-antialias.
+            overlays the reference. Downsampling blurs first (anti-aliasing) unless --no-antialias. \
+            --transform T.json (from upres register) moves the input through the transform first: with \
+            --like FIXED, an image of the moving image's space lands on the fixed grid.
             """)
 
     @Argument(help: "Input NIfTI file.") var input: String
@@ -25,6 +27,9 @@ struct Resample: ParsableCommand {
 
     @Option(help: "A NIfTI file whose grid the output takes.")
     var like: String?
+
+    @Option(help: "A transform from upres register (fixed to moving, world mm); needs --like FIXED.")
+    var transform: String?
 
     @Option(help: "Interpolation: nearest, linear, cubic (B-spline) or sinc (Lanczos).")
     var interp: Interpolation = .linear
@@ -43,6 +48,7 @@ struct Resample: ParsableCommand {
     func validate() throws {
         let given = [!spacing.isEmpty, !shape.isEmpty, like != nil].filter { $0 }.count
         guard given == 1 else { throw ValidationError("give exactly one of --spacing, --shape and --like") }
+        if transform != nil && like == nil { throw ValidationError("--transform needs --like FIXED: the grid of the image the transform was made for") }
         if !spacing.isEmpty {
             guard spacing.count == 1 || spacing.count == 3 else { throw ValidationError("--spacing takes 1 or 3 values, got \(spacing.count)") }
             guard spacing.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw ValidationError("--spacing \(spacing): every size must be positive") }
@@ -60,6 +66,14 @@ struct Resample: ParsableCommand {
         try VolumeIO.checkOutput(output, force: force)
         let v = try VolumeIO.read(input).volume
         try VolumeIO.requireScalar(v, input)
+        if let transform, let like {
+            let t: SpatialTransform
+            do { t = try SpatialTransform.read(URL(fileURLWithPath: transform)) } catch let e as ITKError { throw CLIError(e.message) }
+            let out = try Registration.apply(t, to: v, like: try VolumeIO.read(like).volume, interpolation: interp)
+            try NIfTI.write(out, to: URL(fileURLWithPath: output), options: NIfTIWriteOptions(dtype: dtype, overwrite: force))
+            print("\(output): \(out.shape.map(String.init).joined(separator: "x")) on the grid of \(like) through \(transform) (\(interp))")
+            return
+        }
         let grid: Grid
         if let like {
             grid = try VolumeIO.read(like).volume.grid

@@ -241,7 +241,13 @@ struct Upsample: ParsableCommand {
         var mode = "model"
         do {
             if method == nil {
-                var settings = AdaptationSettings(mode: selfSupervised ? .selfSupervised : .adapt, sliceThickness: sliceThickness,
+                // The acquired thickness: the flag, else what the source states (DICOM SliceThickness,
+                // directly or through the NIfTI's BIDS/dcm2niix sidecar).
+                let thickness = sliceThickness ?? v.metadata.sliceThickness
+                if sliceThickness == nil, let t = thickness {
+                    Console.err(String(format: "upsample: slice thickness %.3g mm from the scan's DICOM SliceThickness; --slice-thickness overrides it", t))
+                }
+                var settings = AdaptationSettings(mode: selfSupervised ? .selfSupervised : .adapt, sliceThickness: thickness,
                                                   profile: profile, steps: Reconstruction.defaultAdaptationSteps,
                                                   minutes: Reconstruction.defaultAdaptationMinutes, batchSize: adaptBatch, learningRate: adaptLr,
                                                   seed: seed, noise: try noiseMatching())

@@ -6,10 +6,25 @@ import Foundation
 
 /// Reading and writing volumes for the commands: warnings go to stderr, once, naming the file.
 enum VolumeIO {
-    static func read(_ path: String, options: NIfTIReadOptions = NIfTIReadOptions()) throws -> NIfTIImage {
-        let image = try NIfTI.read(URL(fileURLWithPath: path), options: options)
+    /// A NIfTI file, or a DICOM series folder (its only series).
+    static func read(_ path: String, options: NIfTIReadOptions = NIfTIReadOptions()) throws -> (volume: Volume, dicom: DICOM.Info?) {
+        let url = URL(fileURLWithPath: path)
+        if DICOM.isFolder(url) {
+            do {
+                let (volume, info) = try DICOM.read(url)
+                return (volume, info)
+            } catch let e as DICOM.Failure { throw CLIError(e.message) }
+        }
+        let image = try NIfTI.read(url, options: options)
         for w in image.warnings { Console.warn("\(path): \(w)") }
-        return image
+        var volume = image.volume
+        // A BIDS/dcm2niix sidecar states the acquired slice thickness, which NIfTI cannot.
+        if let data = FileManager.default.contents(atPath: Sidecar.path(for: path)),
+           let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let t = json["SliceThickness"] as? Double, t > 0, t.isFinite {
+            volume.metadata.sliceThickness = t
+        }
+        return (volume, nil)
     }
 
     /// Refuses before any work when the output exists (without --force) or its folder is missing.
