@@ -43,6 +43,19 @@ import Torch
         #expect(throws: ITKError("N4: the volume has NaN or infinite voxels")) { try BiasCorrection.n4(nan) }
     }
 
+    /// Skull stripping of Colin 27 by MNI152's registration and the border refinement, against
+    /// mricron's ch2bet (BET): Dice 0.971 measured (0.953 without the refinement); 0.95 required.
+    @Test func brainMaskAgreesWithBET() throws {
+        let colin = try NIfTI.readVolume(samplesRoot.appendingPathComponent("colin27/colin27_t1_1mm.nii.gz"))
+        let bet = try NIfTI.readVolume(samplesRoot.appendingPathComponent("colin27/colin27_t1_1mm_brain.nii.gz"))
+        let mni = try NIfTI.readVolume(samplesRoot.appendingPathComponent("mni152/mni152_2009a_t1_1mm.nii.gz"))
+        let result = try BrainExtraction.mask(colin, template: mni, templateMask: mni)
+        let a = try result.mask.data.ne(.double(0)), b = try bet.data.ne(.double(0))
+        let dice = try 2 * a.logicalAnd(b).sum().item() / (a.sum().item() + b.sum().item())
+        #expect(dice >= 0.95, "Dice \(dice) against ch2bet")
+        #expect(result.mask.affine == colin.affine && result.mask.data.dtype == .uint8)
+    }
+
     /// A known rigid motion of Colin 27 (2 mm: rotations of 6, -5 and 7 degrees about the head's
     /// centre, a shift of 8, -6 and 5 mm; the moved head resampled on the original grid) is
     /// recovered to within 0.5 degrees and 0.5 mm (the largest displacement error over the corners
