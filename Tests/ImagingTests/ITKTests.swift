@@ -56,6 +56,31 @@ import Torch
         #expect(result.mask.affine == colin.affine && result.mask.data.dtype == .uint8)
     }
 
+    /// Seed 000's WMH rule on a synthetic FLAIR: a bright 4 x 4 x 4 lesion in white matter is found
+    /// whole; isolated bright voxels (noise) and bright grey matter outside white matter are not.
+    @Test func hyperintensitiesFindTheLesionAndNotTheSpecks() throws {
+        let n = 32
+        var flair = [Float](repeating: 0, count: n * n * n), wm = [Float](repeating: 0, count: n * n * n), mask = [Float](repeating: 0, count: n * n * n)
+        func at(_ i: Int, _ j: Int, _ k: Int) -> Int { (i * n + j) * n + k }
+        for i in 2..<30 { for j in 2..<30 { for k in 2..<30 {
+            mask[at(i, j, k)] = 1
+            let inWM = (8..<24).contains(i) && (8..<24).contains(j) && (8..<24).contains(k)
+            wm[at(i, j, k)] = inWM ? 1 : 0
+            flair[at(i, j, k)] = inWM ? 100 : 130 + Float((i * 7 + j * 3 + k) % 5)
+        } } }
+        for i in 12..<16 { for j in 12..<16 { for k in 12..<16 { flair[at(i, j, k)] = 220 } } }
+        flair[at(20, 20, 20)] = 230  // a speck
+        let affine = Affine.scaling([1, 1, 1])
+        func volume(_ v: [Float]) throws -> Volume { Volume(data: try Tensor(v, shape: [n, n, n]), affine: affine) }
+        let lesions = try TissueSegmentation.hyperintensities(flair: volume(flair), mask: volume(mask), wm: volume(wm))
+        let found = try lesions.data.to(.float64)
+        let total = try found.sum().item()
+        #expect(total >= 64, "lesion voxels \(total)")
+        #expect(try found.select(0, 13).select(0, 13).select(0, 13).item() == 1)
+        #expect(try found.select(0, 20).select(0, 20).select(0, 20).item() == 0)
+        #expect(try found.select(0, 4).sum().item() == 0)  // grey matter, bright but outside WM
+    }
+
     /// A known rigid motion of Colin 27 (2 mm: rotations of 6, -5 and 7 degrees about the head's
     /// centre, a shift of 8, -6 and 5 mm; the moved head resampled on the original grid) is
     /// recovered to within 0.5 degrees and 0.5 mm (the largest displacement error over the corners
