@@ -67,3 +67,28 @@ import Testing
         for f in ["a", "b", "c", "d"] { #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path)) }
     }
 }
+
+@Suite struct PreprocessCommandTests {
+    /// Seed 004's chain on a biased MNI152 at 3 mm registered to Colin 27: every step recorded, the
+    /// output on the reference's grid, 0..1 inside the brain (clipped min-max), the mask beside it.
+    @Test func theChainRunsAndRecordsEveryStep() throws {
+        let dir = try scratch()
+        func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
+        let mni = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t1_1mm.nii.gz").path
+        #expect(try runUpres(["resample", mni, path("mni3.nii.gz"), "--spacing", "3"]).status == 0)
+        #expect(try runUpres(["simulate", path("mni3.nii.gz"), path("biased.nii.gz"), "--model", "slices", "--axis", "axial", "--thickness", "3",
+                              "--slice-spacing", "3", "--bias", "0.3", "--seed", "2"]).status == 0)
+        #expect(try runUpres(["resample", colin, path("colin3.nii.gz"), "--spacing", "3"]).status == 0)
+        let r = try runUpres(["preprocess", path("biased.nii.gz"), path("pre.nii.gz"), "--reference", path("colin3.nii.gz"), "--skull-strip"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let sidecar = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("pre.json")))) as? [String: Any])
+        let steps = (sidecar["steps"] as? [[String: Any]])?.compactMap { $0["step"] as? String }
+        #expect(steps == ["n4", "brain-mask", "n4-in-mask", "register", "normalize"])
+        #expect((sidecar["normalization"] as? [String: Any])?["method"] as? String == "clipped-min-max" && sidecar["transform"] != nil)
+        let info = try runUpres(["info", path("pre.nii.gz"), path("colin3.nii.gz"), path("pre_mask.nii.gz"), "--json"])
+        let files = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [[String: Any]])
+        #expect(files[0]["shape"] as? [Int] == files[1]["shape"] as? [Int] && files[2]["shape"] as? [Int] == files[1]["shape"] as? [Int])
+        let bad = try runUpres(["preprocess", path("biased.nii.gz"), path("x.nii.gz"), "--affine"])
+        #expect(bad.status != 0 && bad.stderr.contains("--affine applies to the registration to --reference"))
+    }
+}
