@@ -226,11 +226,7 @@ struct BIDSApp: ParsableCommand {
             let spacing = (sidecar?["targetSpacing"] as? Double) ?? recon.spacing.min()!
             inputs.baseline = try Reconstruction.interpolate(input, method: .cubic, targetSpacing: spacing)
             inputs.sectionPrefix = scans.count > 1 ? scan.label.replacingOccurrences(of: "sub-\(subject) ", with: "") : nil
-            if let modelFile = sidecar?["modelFile"] as? String {
-                let url = URL(fileURLWithPath: modelFile)
-                inputs.modelCard = try? String(contentsOf: (modelFile.hasSuffix(".safetensors") ? url.deletingLastPathComponent() : url)
-                    .appendingPathComponent("MODEL_CARD.md"), encoding: .utf8)
-            }
+            inputs.modelCard = ReportCommand.modelCard(sidecar)
             let built = try SubjectReport(inputs).build(page: "../../sub-\(subject).html")
             full.append(built.page)
             summaries.append((summaryPath, built.summary))

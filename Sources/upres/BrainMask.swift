@@ -47,7 +47,7 @@ struct BrainMask: ParsableCommand {
     func run() throws {
         try global.apply()
         let start = Date()
-        let transformPath = Register.stem(output) + ".transform.json"
+        let transformPath = VolumeIO.stem(output) + ".transform.json"
         let sidecar = Sidecar.path(for: output)
         for o in [output, transformPath, sidecar] + (brain.map { [$0] } ?? []) { try VolumeIO.checkOutput(o, force: force) }
         let scan = try VolumeIO.read(input).volume

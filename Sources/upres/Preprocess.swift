@@ -26,7 +26,7 @@ struct Preprocess: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    var maskPath: String { Register.stem(output) + "_mask.nii.gz" }
+    var maskPath: String { VolumeIO.stem(output) + "_mask.nii.gz" }
 
     func validate() throws {
         guard output.hasSuffix(".nii") || output.hasSuffix(".nii.gz") else { throw ValidationError("output \(output): expected a .nii or .nii.gz file name") }

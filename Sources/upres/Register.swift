@@ -49,12 +49,7 @@ struct Register: ParsableCommand {
         return s
     }
 
-    var transformPath: String { transform ?? Self.stem(output) + ".transform.json" }
-
-    static func stem(_ path: String) -> String {
-        for ext in [".nii.gz", ".nii"] where path.hasSuffix(ext) { return String(path.dropLast(ext.count)) }
-        return path
-    }
+    var transformPath: String { transform ?? VolumeIO.stem(output) + ".transform.json" }
 
     func validate() throws {
         guard output.hasSuffix(".nii") || output.hasSuffix(".nii.gz") else { throw ValidationError("output \(output): expected a .nii or .nii.gz file name") }

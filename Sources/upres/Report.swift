@@ -72,7 +72,7 @@ struct ReportCommand: ParsableCommand {
         let path = paths[0]
         let recon = try VolumeIO.read(path).volume
         try VolumeIO.requireScalar(recon, path)
-        var inputs = SubjectReport.Inputs(subject: subject ?? Self.stem(path), reconstruction: recon, reconstructionPath: path)
+        var inputs = SubjectReport.Inputs(subject: subject ?? URL(fileURLWithPath: VolumeIO.stem(path)).lastPathComponent, reconstruction: recon, reconstructionPath: path)
 
         let sidecarPath = Sidecar.path(for: path)
         var sidecar: [String: Any]? = nil
@@ -122,11 +122,7 @@ struct ReportCommand: ParsableCommand {
             inputs.evaluation = data
             inputs.evaluationPath = evaluation
         }
-        if let modelFile = sidecar?["modelFile"] as? String {
-            let url = URL(fileURLWithPath: modelFile)
-            let folder = url.hasDirectoryPath || !modelFile.hasSuffix(".safetensors") ? url : url.deletingLastPathComponent()
-            inputs.modelCard = try? String(contentsOf: folder.appendingPathComponent("MODEL_CARD.md"), encoding: .utf8)
-        }
+        inputs.modelCard = Self.modelCard(sidecar)
         let built: (page: HTMLPage, summary: SubjectReport.Summary)
         do {
             built = try SubjectReport(inputs).build(page: URL(fileURLWithPath: output).lastPathComponent)
@@ -159,11 +155,14 @@ struct ReportCommand: ParsableCommand {
         print("\(output): group report of \(subjects.count) subjects")
     }
 
-    static func stem(_ path: String) -> String {
-        let name = URL(fileURLWithPath: path).lastPathComponent
-        for ext in [".nii.gz", ".nii"] where name.hasSuffix(ext) { return String(name.dropLast(ext.count)) }
-        return name
+    /// The model card beside the model file a reconstruction's sidecar names (its folder's MODEL_CARD.md).
+    static func modelCard(_ sidecar: [String: Any]?) -> String? {
+        guard let modelFile = sidecar?["modelFile"] as? String else { return nil }
+        let url = URL(fileURLWithPath: modelFile)
+        let folder = modelFile.hasSuffix(".safetensors") ? url.deletingLastPathComponent() : url
+        return try? String(contentsOf: folder.appendingPathComponent("MODEL_CARD.md"), encoding: .utf8)
     }
+
 
     /// `target` relative to the folder `base` (both absolute, standardized).
     static func relativePath(_ target: URL, from base: URL) -> String {

@@ -345,7 +345,7 @@ enum OutputTemplate {
     static func expand(_ template: String, input: String, index: Int) -> String {
         let url = URL(fileURLWithPath: input)
         let name = url.lastPathComponent
-        let stem = name.hasSuffix(".nii.gz") ? String(name.dropLast(7)) : name.hasSuffix(".nii") ? String(name.dropLast(4)) : url.deletingPathExtension().lastPathComponent
+        let stem = name.hasSuffix(".nii") || name.hasSuffix(".nii.gz") ? VolumeIO.stem(name) : url.deletingPathExtension().lastPathComponent
         let dir = (input as NSString).deletingLastPathComponent
         return template
             .replacingOccurrences(of: "{stem}", with: stem)

@@ -27,6 +27,12 @@ enum VolumeIO {
         return (volume, nil)
     }
 
+    /// The path without its .nii or .nii.gz extension (where the tool puts a file's companions).
+    static func stem(_ path: String) -> String {
+        for ext in [".nii.gz", ".nii"] where path.hasSuffix(ext) { return String(path.dropLast(ext.count)) }
+        return path
+    }
+
     /// Refuses before any work when the output exists (without --force) or its folder is missing.
     static func checkOutput(_ path: String, force: Bool) throws {
         let url = URL(fileURLWithPath: path)

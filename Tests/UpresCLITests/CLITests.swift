@@ -14,12 +14,18 @@ func upresBinary() -> URL {
 }
 
 func runUpres(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
+    try runProcess(upresBinary(), arguments, environment: environment)
+}
+
+/// Runs an executable and captures its output and exit code.
+func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> CLIResult {
     let p = Process()
-    p.executableURL = upresBinary()
+    p.executableURL = executable
     p.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
     p.environment = env
+    if let directory { p.currentDirectoryURL = directory }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err

@@ -3,18 +3,7 @@ import Testing
 
 /// Runs a program from PATH and captures its output.
 func runTool(_ arguments: [String], in directory: URL? = nil) throws -> CLIResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = arguments
-    if let directory { p.currentDirectoryURL = directory }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return CLIResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    try runProcess(URL(fileURLWithPath: "/usr/bin/env"), arguments, in: directory)
 }
 
 /// Debian's chromium (scripts/bootstrap installs it).
