@@ -38,16 +38,26 @@ struct Info: ParsableCommand {
 /// The facts `upres info` reports for one file.
 struct FileReport {
     let path: String
-    let image: NIfTIImage
+    /// A NIfTI file's image, or a DICOM series' volume and facts.
+    let image: NIfTIImage?
+    let volume: Volume
+    let dicom: DICOM.Info?
     let percentiles: [Double]
     let range: (Double, Double)?
     let nonFinite: Int
 
     init(path: String) throws {
         self.path = path
-        image = try NIfTI.read(URL(fileURLWithPath: path), options: NIfTIReadOptions(complex: .magnitude))
-        let d = image.volume.data
-        if d.dtype.isFloatingPoint || d.dtype.isInteger, !(image.volume.metadata.sourceDType ?? "").hasPrefix("rgb") {
+        let url = URL(fileURLWithPath: path)
+        if DICOM.isFolder(url) {
+            do { (volume, dicom) = try DICOM.read(url) } catch let e as DICOM.Failure { throw CLIError(e.message) }
+            image = nil
+        } else {
+            let nifti = try NIfTI.read(url, options: NIfTIReadOptions(complex: .magnitude))
+            (image, volume, dicom) = (nifti, nifti.volume, nil)
+        }
+        let d = volume.data
+        if d.dtype.isFloatingPoint || d.dtype.isInteger, !(volume.metadata.sourceDType ?? "").hasPrefix("rgb") {
             let v = try d.to(.float64)
             let finite = try v.isFinite()
             nonFinite = try finite.logicalNot().sum().itemInt()
@@ -73,8 +83,22 @@ struct FileReport {
     }
 
     func text() -> String {
-        let v = image.volume, h = image.header
+        let v = volume
         var lines = [path]
+        guard let image else {
+            let d = dicom!
+            lines.append("  format       DICOM series \(d.seriesUID) (\(d.files) files, \(d.modality)\(d.seriesDescription.isEmpty ? "" : ", \(d.seriesDescription)"))")
+            lines.append("  shape        \(v.shape.map(String.init).joined(separator: " x "))")
+            lines.append("  spacing      \(v.spacing.map(fmt).joined(separator: " x ")) mm (between slices: from their positions)")
+            if let t = d.sliceThickness { lines.append("  thickness    \(fmt(t)) mm (SliceThickness)") }
+            lines.append("  orientation  \(v.orientation)")
+            for row in v.affine.rows.prefix(3) { lines.append("               " + row.map { String(format: "%10.4f", $0) }.joined(separator: " ")) }
+            if let r = range {
+                lines.append("  intensities  min \(fmt(r.0))  p1 \(fmt(percentiles[0]))  median \(fmt(percentiles[1]))  p99 \(fmt(percentiles[2]))  max \(fmt(r.1))")
+            }
+            return lines.joined(separator: "\n")
+        }
+        let h = image.header
         lines.append("  format       NIfTI-\(h.version) (\(h.isSingleFile ? "single file" : ".hdr/.img pair"), \(h.littleEndian ? "little" : "big")-endian)")
         lines.append("  shape        \(v.shape.map(String.init).joined(separator: " x "))")
         lines.append("  spacing      \(v.spacing.map(fmt).joined(separator: " x ")) mm\(v.metadata.timeStep.map { ", \(fmt($0)) s per volume" } ?? "")")
@@ -97,8 +121,27 @@ struct FileReport {
     }
 
     func json() -> String {
-        let v = image.volume, h = image.header
+        let v = volume
         let q = JSONText.string, num = JSONText.number
+        guard let image else {
+            let d = dicom!
+            var fields = [
+                "\"path\": \(q(path))",
+                "\"format\": \"dicom\"",
+                "\"series_uid\": \(q(d.seriesUID))",
+                "\"files\": \(d.files)",
+                "\"modality\": \(q(d.modality))",
+                "\"series_description\": \(q(d.seriesDescription))",
+                "\"slice_thickness\": \(d.sliceThickness.map(num) ?? "null")",
+                "\"shape\": [\(v.shape.map(String.init).joined(separator: ", "))]",
+                "\"spacing\": [\(v.spacing.map(num).joined(separator: ", "))]",
+                "\"orientation\": \(q(v.orientation))",
+                "\"affine\": [\(v.affine.rows.map { "[" + $0.map(num).joined(separator: ", ") + "]" }.joined(separator: ", "))]",
+            ]
+            if let r = range { fields += ["\"min\": \(num(r.0))", "\"max\": \(num(r.1))"] }
+            return "  {\n    " + fields.joined(separator: ",\n    ") + "\n  }"
+        }
+        let h = image.header
         var fields = [
             "\"path\": \(q(path))",
             "\"nifti_version\": \(h.version)",

@@ -20,8 +20,8 @@ import Testing
         for (name, path) in [("ours", ours), ("theirs", theirs)] {
             #expect(try runUpres(["convert", path, dir.appendingPathComponent("\(name)-ras.nii.gz").path, "--canonical"]).status == 0)
         }
-        let info = try runUpres(["info", dir.appendingPathComponent("ours-ras.nii.gz").path, dir.appendingPathComponent("theirs-ras.nii.gz").path, "--json"])
-        let both = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [[String: Any]])
+        let infos = try runUpres(["info", dir.appendingPathComponent("ours-ras.nii.gz").path, dir.appendingPathComponent("theirs-ras.nii.gz").path, "--json"])
+        let both = try #require(try JSONSerialization.jsonObject(with: Data(infos.stdout.utf8)) as? [[String: Any]])
         let a = try #require(both[0]["affine"] as? [[Double]]), b = try #require(both[1]["affine"] as? [[Double]])
         let worst = zip(a.joined(), b.joined()).map { Swift.abs($0 - $1) }.max()!
         #expect(worst <= 1e-3, "affines differ by \(worst): \(a) vs \(b)")
@@ -31,7 +31,9 @@ import Testing
         // The sidecar keeps the acquired thickness; the spacing comes from the positions.
         let sidecar = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.appendingPathComponent("upres.json").path))) as? [String: Any])
         #expect(sidecar["SliceThickness"] as? Double == thickness && sidecar["Modality"] as? String == "MR")
-        #expect(Swift.abs(((sidecar["spacing"] as? [Double])?[2] ?? 0) - spacing) < 1e-4)  // positions are written to 0.1 um
+        #expect(Swift.abs(((sidecar["spacing"] as? [Double])?[2] ?? 0) - spacing) < 1e-4)
+        let info = try runUpres(["info", dicom.appendingPathComponent(series).path])
+        #expect(info.status == 0 && info.stdout.contains("format       DICOM series") && info.stdout.contains("thickness    \(Int(thickness)) mm (SliceThickness)"), "\(info.stdout)")  // positions are written to 0.1 um
     }
 
     /// Mixed series, gantry tilt, a missing slice and a folder without DICOM: one message each, no file.
