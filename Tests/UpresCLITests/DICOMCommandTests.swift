@@ -63,3 +63,35 @@ import Testing
         #expect(one.status == 0 && one.stdout.contains("64x64x6"), "\(one.stdout) \(one.stderr)")
     }
 }
+
+@Suite struct RegisterCommandTests {
+    /// Colin 27 at 4 mm registered to itself shifted: the transform file, then applied by resample
+    /// --transform it lands where register put the image. Bad inputs: one message, no file.
+    @Test func registerWritesATransformThatResampleApplies() throws {
+        let dir = try scratch()
+        func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
+        #expect(try runUpres(["resample", colin, path("fixed.nii.gz"), "--spacing", "4"]).status == 0)
+        #expect(try runUpres(["resample", colin, path("moving.nii.gz"), "--spacing", "3.5"]).status == 0)
+        let r = try runUpres(["register", path("moving.nii.gz"), path("fixed.nii.gz"), path("out.nii.gz"), "--levels", "2"])
+        #expect(r.status == 0 && r.stdout.contains("rigid registration"), "\(r.stderr)")
+        let t = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("out.transform.json")))) as? [String: Any])
+        #expect(t["kind"] as? String == "rigid" && t["format"] as? String == "upres-transform-1" && (t["fixedToMoving"] as? [[Double]])?.count == 4)
+        #expect(try runUpres(["resample", path("moving.nii.gz"), path("again.nii.gz"), "--like", path("fixed.nii.gz"), "--transform", path("out.transform.json")]).status == 0)
+        let d = try runUpres(["evaluate", "--reference", path("out.nii.gz"), "--test", path("again.nii.gz"), "--metrics", "mae", "--json"])
+        #expect(d.stdout.contains("\"mae\": 0"), "\(d.stdout)")
+
+        try Data("{\"format\": \"upres-transform-1\", \"kind\": \"rigid\", \"fixedToMoving\": [[1, 0], [0, 1]]}".utf8).write(to: URL(fileURLWithPath: path("bad.json")))
+        #expect(try runTool(["python3", "-c", "import nibabel as nb, numpy as np, sys; m = nb.load(sys.argv[1]); nb.save(nb.Nifti1Image(np.ones(m.shape, np.float32), m.affine), sys.argv[2])", path("fixed.nii.gz"), path("flat.nii.gz")]).status == 0)
+        let cases: [([String], String)] = [
+            (["register", path("flat.nii.gz"), path("fixed.nii.gz"), path("x.nii.gz")], "the moving image is constant"),
+            (["register", path("moving.nii.gz"), path("fixed.nii.gz"), path("x.nii.gz"), "--sampling", "0"], "the sampling fraction 0.0 must be in (0, 1]"),
+            (["resample", path("moving.nii.gz"), path("x.nii.gz"), "--like", path("fixed.nii.gz"), "--transform", path("bad.json")], "fixedToMoving must be an invertible 4 x 4 affine matrix"),
+            (["resample", path("moving.nii.gz"), path("x.nii.gz"), "--spacing", "2", "--transform", path("bad.json")], "--transform needs --like FIXED"),
+        ]
+        for (args, message) in cases {
+            let e = try runUpres(args)
+            #expect(e.status != 0 && e.stderr.contains(message), "\(args): \(e.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: path("x.nii.gz")) && !FileManager.default.fileExists(atPath: path("x.transform.json")))
+        }
+    }
+}
