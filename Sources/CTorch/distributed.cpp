@@ -1,0 +1,174 @@
+// Data-parallel collectives over libtorch's c10d: a TCPStore for the rendezvous and a Gloo process
+// group for allreduce, broadcast and barrier (CPU tensors; the same calls PyTorch's
+// torch.distributed makes with backend="gloo").
+//
+// Debian's libtorch is built with Gloo; its c10d headers need USE_C10D_GLOO and the Gloo headers
+// (libgloo-dev).
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1
+#endif
+
+#include "shim.h"
+
+#include <c10/core/GradMode.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <chrono>
+#include <map>
+
+struct upt_process_group_s {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  int32_t rank;
+  int32_t size;
+};
+
+namespace {
+
+// The tensors of a list grouped by dtype, each group as one contiguous flat buffer: one
+// collective per dtype instead of one per tensor, and tensors of any shape or layout.
+struct FlatGroups {
+  std::map<at::ScalarType, std::vector<at::Tensor>> members;
+  std::map<at::ScalarType, at::Tensor> flat;
+
+  explicit FlatGroups(const std::vector<at::Tensor> &tensors) {
+    for (const auto &t : tensors) {
+      if (!t.defined()) throw std::invalid_argument("an undefined tensor in a collective's list");
+      if (!t.device().is_cpu()) throw std::invalid_argument("Gloo collectives take CPU tensors");
+      members[t.scalar_type()].push_back(t);
+    }
+    for (auto &[type, list] : members) {
+      std::vector<at::Tensor> views;
+      views.reserve(list.size());
+      for (const auto &t : list) views.push_back(t.detach().reshape(-1));
+      flat[type] = at::cat(views).contiguous();
+    }
+  }
+
+  // Writes the flat buffers back into the original tensors.
+  void scatter_back() {
+    for (auto &[type, list] : members) {
+      const at::Tensor &buffer = flat[type];
+      int64_t offset = 0;
+      for (auto &t : list) {
+        const int64_t n = t.numel();
+        t.detach().copy_(buffer.narrow(0, offset, n).view(t.sizes()));
+        offset += n;
+      }
+    }
+  }
+};
+
+void check_group(upt_process_group pg) {
+  if (pg == nullptr || !pg->group) throw std::invalid_argument("no process group (it was released)");
+}
+
+}  // namespace
+
+extern "C" {
+
+int upt_dist_new(upt_process_group *out, const char *master_addr, int32_t master_port, int32_t rank,
+                 int32_t world_size, int64_t timeout_ms, int32_t device_kind, const char *device_name) {
+  UPT_TRY({
+    *out = nullptr;
+    if (world_size < 1) throw std::invalid_argument("world size " + std::to_string(world_size) + " must be >= 1");
+    if (rank < 0 || rank >= world_size) {
+      throw std::invalid_argument("rank " + std::to_string(rank) + " is not in [0, " +
+                                  std::to_string(world_size) + ")");
+    }
+    if (master_port < 1 || master_port > 65535) {
+      throw std::invalid_argument("port " + std::to_string(master_port) + " is not in [1, 65535]");
+    }
+    if (timeout_ms <= 0) throw std::invalid_argument("the timeout must be > 0 ms");
+    const auto timeout = std::chrono::milliseconds(timeout_ms);
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(master_port);
+    so.isServer = rank == 0;
+    so.numWorkers = static_cast<std::size_t>(world_size);
+    so.waitWorkers = true;
+    so.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(std::string(master_addr ? master_addr : ""), so);
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    const std::string name = device_name ? device_name : "";
+    switch (device_kind) {
+      case 1: options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(name)); break;
+      case 2: options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name)); break;
+      default: options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice()); break;
+    }
+    options->threads = 1;
+    auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, options);
+    auto *pg = new upt_process_group_s();
+    pg->store = store;
+    pg->group = group;
+    pg->rank = rank;
+    pg->size = world_size;
+    *out = pg;
+  })
+}
+
+void upt_dist_free(upt_process_group pg) {
+  if (pg == nullptr) return;
+  try {
+    pg->group.reset();
+    pg->store.reset();
+  } catch (...) {
+    // A destructor that throws (a peer already gone) must not end the process.
+  }
+  delete pg;
+}
+
+int32_t upt_dist_rank(upt_process_group pg) { return pg == nullptr ? -1 : pg->rank; }
+int32_t upt_dist_world_size(upt_process_group pg) { return pg == nullptr ? 0 : pg->size; }
+
+int upt_dist_allreduce(upt_process_group pg, const upt_tensor *ts, int32_t n, bool average) {
+  UPT_TRY({
+    check_group(pg);
+    if (n == 0) return 0;
+    c10::NoGradGuard no_grad;
+    FlatGroups groups(upt::list(ts, n));
+    for (auto &[type, buffer] : groups.flat) {
+      std::vector<at::Tensor> io{buffer};
+      c10d::AllreduceOptions opts;
+      opts.reduceOp = c10d::ReduceOp::SUM;
+      pg->group->allreduce(io, opts)->wait();
+      if (average) {
+        if (!at::isFloatingType(type) && !at::isComplexType(type)) {
+          throw std::invalid_argument("an average over the ranks needs floating-point tensors");
+        }
+        buffer.div_(pg->size);
+      }
+    }
+    groups.scatter_back();
+  })
+}
+
+int upt_dist_broadcast(upt_process_group pg, const upt_tensor *ts, int32_t n, int32_t root) {
+  UPT_TRY({
+    check_group(pg);
+    if (root < 0 || root >= pg->size) {
+      throw std::invalid_argument("root rank " + std::to_string(root) + " is not in [0, " +
+                                  std::to_string(pg->size) + ")");
+    }
+    if (n == 0) return 0;
+    c10::NoGradGuard no_grad;
+    FlatGroups groups(upt::list(ts, n));
+    for (auto &[type, buffer] : groups.flat) {
+      std::vector<at::Tensor> io{buffer};
+      c10d::BroadcastOptions opts;
+      opts.rootRank = root;
+      opts.rootTensor = 0;
+      pg->group->broadcast(io, opts)->wait();
+    }
+    groups.scatter_back();
+  })
+}
+
+int upt_dist_barrier(upt_process_group pg) {
+  UPT_TRY({
+    check_group(pg);
+    pg->group->barrier()->wait();
+  })
+}
+
+}  // extern "C"
