@@ -54,6 +54,30 @@ public final class ProcessGroup: @unchecked Sendable {
                       interface: environment["GLOO_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 })
         }
 
+        /// Explicit values (command-line flags), each absent one taken from the torchrun
+        /// environment (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT, GLOO_SOCKET_IFNAME); nil when
+        /// neither gives a world size (one process).
+        /// - Throws: `TorchError.invalidArgument` for a rank or master given without a world size,
+        ///   or an environment variable that is not a number.
+        public static func resolve(worldSize: Int?, rank: Int?, masterAddress: String?, masterPort: Int?, timeout: Double?,
+                                   environment: [String: String]) throws -> Configuration? {
+            let env = try Configuration(environment: environment)
+            guard let size = worldSize ?? env?.worldSize else {
+                if rank != nil || masterAddress != nil || masterPort != nil {
+                    throw TorchError.invalidArgument(operation: "process_group",
+                                                     message: "a rank or master address needs a world size (--world-size, or WORLD_SIZE)")
+                }
+                return nil
+            }
+            var c = env ?? Configuration(worldSize: size, rank: 0)
+            c.worldSize = size
+            if let rank { c.rank = rank }
+            if let masterAddress { c.masterAddress = masterAddress }
+            if let masterPort { c.masterPort = masterPort }
+            if let timeout { c.timeout = timeout }
+            return c
+        }
+
         /// Every problem with the values, one message each (empty when valid).
         public func problems() -> [String] {
             var out: [String] = []
