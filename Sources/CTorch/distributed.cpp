@@ -14,8 +14,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <dlfcn.h>
+
 #include <chrono>
 #include <map>
+#include <mutex>
 
 struct upt_process_group_s {
   c10::intrusive_ptr<c10d::Store> store;
@@ -60,6 +63,42 @@ struct FlatGroups {
   }
 };
 
+// Debian's libtorch logs through glog, which prints a failed rendezvous to stderr before the
+// exception that carries the same message: glog is kept quiet while a group forms (looked up at
+// run time, so a libtorch without glog needs nothing).
+class QuietGlog {
+ public:
+  QuietGlog() {
+    std::lock_guard<std::mutex> lock(mutex());
+    if (level() != nullptr && depth()++ == 0) {
+      saved() = *level();
+      *level() = 3;  // FATAL only
+    }
+  }
+  ~QuietGlog() {
+    std::lock_guard<std::mutex> lock(mutex());
+    if (level() != nullptr && --depth() == 0) *level() = saved();
+  }
+
+ private:
+  static int *level() {
+    static int *flag = static_cast<int *>(dlsym(RTLD_DEFAULT, "_ZN3fLI17FLAGS_minloglevelE"));
+    return flag;
+  }
+  static std::mutex &mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static int &depth() {
+    static int d = 0;
+    return d;
+  }
+  static int &saved() {
+    static int s = 0;
+    return s;
+  }
+};
+
 void check_group(upt_process_group pg) {
   if (pg == nullptr || !pg->group) throw std::invalid_argument("no process group (it was released)");
 }
@@ -82,6 +121,7 @@ int upt_dist_new(upt_process_group *out, const char *master_addr, int32_t master
     }
     if (timeout_ms <= 0) throw std::invalid_argument("the timeout must be > 0 ms");
     const auto timeout = std::chrono::milliseconds(timeout_ms);
+    QuietGlog quiet;
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(master_port);
     so.isServer = rank == 0;
