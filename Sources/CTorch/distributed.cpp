@@ -3,12 +3,15 @@
 // torch.distributed makes with backend="gloo").
 //
 // Debian's libtorch is built with Gloo; its c10d headers need USE_C10D_GLOO and the Gloo headers
-// (libgloo-dev).
+// (libgloo-dev). Package.swift defines UPRES_C10D_GLOO where they belong to the libtorch in use;
+// without them every upt_dist_ function fails with a message saying so.
+#include "shim.h"
+
+#if defined(UPRES_C10D_GLOO) && __has_include(<gloo/algorithm.h>)
+#define UPT_HAVE_GLOO 1
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
 #endif
-
-#include "shim.h"
 
 #include <c10/core/GradMode.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -211,4 +214,36 @@ int upt_dist_barrier(upt_process_group pg) {
   })
 }
 
+bool upt_dist_available(void) { return true; }
+
 }  // extern "C"
+
+#else  // no Gloo headers: the same ABI, every call an error
+
+struct upt_process_group_s {};
+
+namespace {
+[[noreturn]] void absent() {
+  throw std::runtime_error(
+      "this upres was built without Gloo headers, so without data-parallel training "
+      "(install libgloo-dev, or use a libtorch that ships include/gloo, and rebuild)");
+}
+}  // namespace
+
+extern "C" {
+int upt_dist_new(upt_process_group *out, const char *, int32_t, int32_t, int32_t, int64_t, int32_t, const char *) {
+  UPT_TRY({
+    *out = nullptr;
+    absent();
+  })
+}
+void upt_dist_free(upt_process_group pg) { delete pg; }
+int32_t upt_dist_rank(upt_process_group) { return -1; }
+int32_t upt_dist_world_size(upt_process_group) { return 0; }
+int upt_dist_allreduce(upt_process_group, const upt_tensor *, int32_t, bool) { UPT_TRY(absent()) }
+int upt_dist_broadcast(upt_process_group, const upt_tensor *, int32_t, int32_t) { UPT_TRY(absent()) }
+int upt_dist_barrier(upt_process_group) { UPT_TRY(absent()) }
+bool upt_dist_available(void) { return false; }
+}  // extern "C"
+
+#endif

@@ -104,6 +104,9 @@ public final class ProcessGroup: @unchecked Sendable {
 
     public let configuration: Configuration
 
+    /// Whether this build has c10d's Gloo backend (the shim built with the Gloo headers).
+    public static var isAvailable: Bool { upt_dist_available() }
+
     /// Joins the group (blocks until every rank has joined, or the timeout).
     /// - Throws: `TorchError` for invalid values, a master that cannot be reached, a port in use,
     ///   or ranks missing at the timeout.

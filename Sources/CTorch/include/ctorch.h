@@ -426,6 +426,8 @@ void upt_ag_set_grad_enabled(bool enabled);
    address, 2 a network interface (eth0). timeout_ms bounds the rendezvous and every collective.
    Release with upt_dist_free. */
 typedef struct upt_process_group_s *upt_process_group;
+/* false when the shim was built without Gloo headers: then every upt_dist_ call fails. */
+bool upt_dist_available(void);
 int upt_dist_new(upt_process_group *out, const char *master_addr, int32_t master_port, int32_t rank,
                  int32_t world_size, int64_t timeout_ms, int32_t device_kind, const char *device_name);
 void upt_dist_free(upt_process_group pg);

@@ -333,6 +333,9 @@ public final class Trainer {
         let problems = configuration.problems()
         guard problems.isEmpty else { throw ModelError.invalid("distributed training: " + problems.joined(separator: "; ")) }
         guard configuration.worldSize > 1 else { return nil }
+        guard ProcessGroup.isAvailable else {
+            throw ModelError.invalid("distributed training: this upres was built without Gloo headers (install libgloo-dev, or use a libtorch that ships include/gloo, and rebuild)")
+        }
         do {
             return try ProcessGroup(configuration)
         } catch {
@@ -383,15 +386,12 @@ public final class Trainer {
         var window: [String: [Double]] = [:]
         var windowSteps = 0
         var windowStart = Date(), windowSamples = 0
+        func timeIsUp() -> Bool { maxMinutes.map { Date().timeIntervalSince(start) > $0 * 60 } ?? false }
+        // Data parallel: the stop request and the time limit as every rank saw them at the last
+        // exchange, so that all stop at the same step (one rank's Ctrl-C stops all, a step later).
+        var agreed = (stop: false, timeUp: false)
         while step < target {
-            // Every rank stops at the same step: one rank's stop request or time limit stops all.
-            var stop = Trainer.stopRequested, timeUp = maxMinutes.map { Date().timeIntervalSince(start) > $0 * 60 } ?? false
-            if let processGroup {
-                let flags = try Tensor([stop ? 1.0 : 0, timeUp ? 1 : 0])
-                try processGroup.allReduce([flags])
-                let f: [Double] = try flags.toArray()
-                (stop, timeUp) = (f[0] > 0, f[1] > 0)
-            }
+            let (stop, timeUp) = processGroup == nil ? (Trainer.stopRequested, timeIsUp()) : agreed
             if stop {
                 try saveCheckpoint()
                 try processGroup?.barrier()
@@ -402,11 +402,14 @@ public final class Trainer {
             var values = try trainingStep()
             step += 1
             if let processGroup {
-                // The logged values are the combined batch's: the mean of the ranks' means.
+                // One exchange per step besides the gradients: the logged values become the
+                // combined batch's (the mean of the ranks' means), and the stop flags are shared.
                 let keys = values.keys.sorted()
-                let t = try Tensor(keys.map { values[$0]! })
-                try processGroup.allReduce([t], average: true)
-                for (k, v) in zip(keys, try t.toArray() as [Double]) { values[k] = v }
+                let t = try Tensor(keys.map { values[$0]! } + [Trainer.stopRequested ? 1 : 0, timeIsUp() ? 1 : 0])
+                try processGroup.allReduce([t])
+                let sums: [Double] = try t.toArray()
+                for (i, k) in keys.enumerated() { values[k] = sums[i] / Double(worldSize) }
+                agreed = (sums[keys.count] > 0, sums[keys.count + 1] > 0)
             }
             let total = values["loss"]!
             guard total.isFinite else {
