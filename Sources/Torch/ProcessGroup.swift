@@ -1,11 +1,5 @@
 import CTorch
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// A group of processes that reduce and share tensors: libtorch's c10d with the Gloo backend,
 /// meeting at a `TCPStore` (what `torch.distributed.init_process_group("gloo")` builds).
 ///
@@ -41,41 +35,36 @@ public final class ProcessGroup: @unchecked Sendable {
         /// MASTER_PORT (and GLOO_SOCKET_IFNAME); nil when WORLD_SIZE is not set.
         /// - Throws: `TorchError.invalidArgument` naming a variable that is not a number.
         public init?(environment: [String: String]) throws {
-            guard let w = environment["WORLD_SIZE"] else { return nil }
-            func int(_ name: String, _ text: String) throws -> Int {
+            guard let c = try Self.resolve(worldSize: nil, rank: nil, masterAddress: nil, masterPort: nil, timeout: nil,
+                                           environment: environment) else { return nil }
+            self = c
+        }
+
+        /// Explicit values (command-line flags), each absent one taken from the torchrun
+        /// environment (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT, GLOO_SOCKET_IFNAME), else its
+        /// default; nil when neither gives a world size (one process).
+        /// - Throws: `TorchError.invalidArgument` for a rank or master given without a world size,
+        ///   or an environment variable that is not a number.
+        public static func resolve(worldSize: Int?, rank: Int?, masterAddress: String?, masterPort: Int?, timeout: Double?,
+                                   environment: [String: String]) throws -> Configuration? {
+            func int(_ name: String) throws -> Int? {
+                guard let text = environment[name] else { return nil }
                 guard let v = Int(text) else {
                     throw TorchError.invalidArgument(operation: "process_group", message: "\(name)=\(text) is not an integer")
                 }
                 return v
             }
-            self.init(worldSize: try int("WORLD_SIZE", w), rank: try environment["RANK"].map { try int("RANK", $0) } ?? 0,
-                      masterAddress: environment["MASTER_ADDR"] ?? "127.0.0.1",
-                      masterPort: try environment["MASTER_PORT"].map { try int("MASTER_PORT", $0) } ?? 29500,
-                      interface: environment["GLOO_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 })
-        }
-
-        /// Explicit values (command-line flags), each absent one taken from the torchrun
-        /// environment (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT, GLOO_SOCKET_IFNAME); nil when
-        /// neither gives a world size (one process).
-        /// - Throws: `TorchError.invalidArgument` for a rank or master given without a world size,
-        ///   or an environment variable that is not a number.
-        public static func resolve(worldSize: Int?, rank: Int?, masterAddress: String?, masterPort: Int?, timeout: Double?,
-                                   environment: [String: String]) throws -> Configuration? {
-            let env = try Configuration(environment: environment)
-            guard let size = worldSize ?? env?.worldSize else {
+            guard let size = try worldSize ?? int("WORLD_SIZE") else {
                 if rank != nil || masterAddress != nil || masterPort != nil {
                     throw TorchError.invalidArgument(operation: "process_group",
                                                      message: "a rank or master address needs a world size (--world-size, or WORLD_SIZE)")
                 }
                 return nil
             }
-            var c = env ?? Configuration(worldSize: size, rank: 0)
-            c.worldSize = size
-            if let rank { c.rank = rank }
-            if let masterAddress { c.masterAddress = masterAddress }
-            if let masterPort { c.masterPort = masterPort }
-            if let timeout { c.timeout = timeout }
-            return c
+            return Configuration(worldSize: size, rank: try rank ?? int("RANK") ?? 0,
+                                 masterAddress: masterAddress ?? environment["MASTER_ADDR"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1",
+                                 masterPort: try masterPort ?? int("MASTER_PORT") ?? 29500, timeout: timeout ?? 300,
+                                 interface: environment["GLOO_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 })
         }
 
         /// Every problem with the values, one message each (empty when valid).

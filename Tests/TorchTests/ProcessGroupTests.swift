@@ -98,5 +98,14 @@ import Synchronization
                                                                            "MASTER_PORT": "29400", "GLOO_SOCKET_IFNAME": "eth1"]))
         #expect(c == ProcessGroup.Configuration(worldSize: 4, rank: 3, masterAddress: "node1", masterPort: 29400, interface: "eth1"))
         #expect(throws: TorchError.self) { try ProcessGroup.Configuration(environment: ["WORLD_SIZE": "two"]) }
+        // Flags first, each absent one from the environment (Slurm scripts pass the rank, export the master).
+        let mixed = try ProcessGroup.Configuration.resolve(worldSize: 2, rank: 1, masterAddress: nil, masterPort: nil, timeout: 5,
+                                                           environment: ["MASTER_ADDR": "node0", "MASTER_PORT": "29501", "RANK": "0"])
+        #expect(mixed == ProcessGroup.Configuration(worldSize: 2, rank: 1, masterAddress: "node0", masterPort: 29501, timeout: 5))
+        #expect(try ProcessGroup.Configuration.resolve(worldSize: nil, rank: nil, masterAddress: nil, masterPort: nil, timeout: nil,
+                                                       environment: ["MASTER_ADDR": "node0"]) == nil)
+        #expect(throws: TorchError.self) {
+            try ProcessGroup.Configuration.resolve(worldSize: nil, rank: 1, masterAddress: nil, masterPort: nil, timeout: nil, environment: [:])
+        }
     }
 }
