@@ -113,6 +113,34 @@ func runUpresTogether(_ invocations: [(arguments: [String], environment: [String
         #expect(try maxDifference(resumed + "/model.safetensors", parallel + "/model.safetensors") == 0)
     }
 
+    /// WGAN-GP with two critic updates per step: the critic's gradients are averaged too, and the
+    /// gradient penalty's mixing weights are the combined batch's, so model and critic match.
+    @Test(.enabled(if: ProcessGroup.isAvailable, "built without Gloo headers"))
+    func anAdversarialRunOnTwoRanksEqualsOneProcess() throws {
+        let dir = try scratch()
+        let ds = dir.appendingPathComponent("ds").path
+        #expect(try runUpres(["simulate", "--dataset", ds, colin, "--preset", "thick-5-6", "--direction", "axial", "--split", "1", "0", "0"]).status == 0)
+        let yaml = try config(dir, manifest: ds + "/manifest.json")
+        let adversarial = ["--set", #"adversarial={"critic": {"architecture": "patchgan", "features": 4, "layers": 2}, "loss": "wasserstein", "#
+                           + #""weight": 0.1, "criticSteps": 2, "gradientPenalty": 10, "learningRate": 0.001, "betas": [0, 0.9], "startStep": 0}"#]
+        let parallel = dir.appendingPathComponent("parallel").path, single = dir.appendingPathComponent("single").path
+        let port = try freeLoopbackPort()
+        let ranks = runUpresTogether((0..<2).map { rank in
+            (["train", "--config", yaml, "--out", parallel, "--batch-size", "2", "--quiet", "--world-size", "2", "--rank", "\(rank)",
+              "--master-port", "\(port)"] + adversarial, [:])
+        })
+        for r in ranks {
+            let result = try r.get()
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        let s = try runUpres(["train", "--config", yaml, "--out", single, "--batch-size", "4", "--quiet"] + adversarial)
+        #expect(s.status == 0, "\(s.stderr)")
+        for file in ["model.safetensors", "critic.safetensors"] {
+            let difference = try maxDifference(parallel + "/" + file, single + "/" + file)
+            #expect(difference <= 1e-5, "\(file): max |difference| \(difference)")
+        }
+    }
+
     /// A rank outside the world, a port out of range, and a master nobody serves: one message,
     /// a non-zero exit, no run folder.
     @Test func badGroupsFailClearlyWithoutFiles() throws {
