@@ -379,6 +379,16 @@ public final class Trainer {
     /// Trains until `config.steps`, a time limit or a stop request; returns whether it finished.
     @discardableResult
     public func run(maxSteps: Int? = nil, maxMinutes: Double? = nil) throws -> Bool {
+        do {
+            return try loop(maxSteps: maxSteps, maxMinutes: maxMinutes)
+        } catch let TorchError.libtorch(operation, message) where processGroup != nil && ["allreduce", "broadcast", "barrier"].contains(operation) {
+            // A rank that failed or was stopped ends the exchanges of all the others.
+            throw ModelError.invalid("distributed training: rank \(rank) lost the group at step \(step) (\(operation): \(message)); "
+                                     + "another rank failed or was stopped: resume from the last checkpoint with --resume \(folder.path) on every rank")
+        }
+    }
+
+    func loop(maxSteps: Int?, maxMinutes: Double?) throws -> Bool {
         let start = Date()
         let target = Swift.min(config.steps, maxSteps.map { step + $0 } ?? config.steps)
         model.train()
