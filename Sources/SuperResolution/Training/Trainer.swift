@@ -227,6 +227,9 @@ public final class Trainer {
     public var worldSize: Int { processGroup?.worldSize ?? 1 }
     /// Whether this process writes the run's files (rank 0).
     public var writesFiles: Bool { rank == 0 }
+    /// Data parallel: seconds spent drawing batches and in the step's exchanges (waiting for the
+    /// slowest rank included) since the last log line.
+    var samplingSeconds = 0.0, exchangeSeconds = 0.0
     var plateau: ReduceOnPlateau?
     var criticPlateau: ReduceOnPlateau?
     public private(set) var step = 0
@@ -349,8 +352,10 @@ public final class Trainer {
     /// drawn on every rank from the same stream, and each keeps its own rows.
     func nextBatch() throws -> ConditionedBatch {
         let b = config.batchSize
+        guard worldSize > 1 else { return try sampler.conditionedBatch(size: b, generator: generator, augment: true) }
+        let started = Date()
+        defer { samplingSeconds += Date().timeIntervalSince(started) }
         let full = try sampler.conditionedBatch(size: b * worldSize, generator: generator, augment: true)
-        guard worldSize > 1 else { return full }
         func rows(_ t: Tensor) throws -> Tensor { try t.narrow(0, start: rank * b, length: b) }
         return ConditionedBatch(input: try rows(full.input), target: try rows(full.target),
                                 conditioning: Conditioning(features: try full.conditioning.features.map(rows),
@@ -360,6 +365,8 @@ public final class Trainer {
     /// Averages the gradients of `parameters` over the ranks (nothing alone).
     func averageGradients(_ parameters: [Tensor]) throws {
         guard let processGroup else { return }
+        let started = Date()
+        defer { exchangeSeconds += Date().timeIntervalSince(started) }
         try processGroup.allReduce(parameters.compactMap(\.grad), average: true)
     }
 
@@ -416,7 +423,9 @@ public final class Trainer {
                 // combined batch's (the mean of the ranks' means), and the stop flags are shared.
                 let keys = values.keys.sorted()
                 let t = try Tensor(keys.map { values[$0]! } + [Trainer.stopRequested ? 1 : 0, timeIsUp() ? 1 : 0])
+                let started = Date()
                 try processGroup.allReduce([t])
+                exchangeSeconds += Date().timeIntervalSince(started)
                 let sums: [Double] = try t.toArray()
                 for (i, k) in keys.enumerated() { values[k] = sums[i] / Double(worldSize) }
                 agreed = (sums[keys.count] > 0, sums[keys.count + 1] > 0)
@@ -438,6 +447,13 @@ public final class Trainer {
                 scalars["train/lr"] = optimizer.learningRate
                 scalars["train/samples_per_s"] = rate
                 if let c = criticOptimizer { scalars["train/critic/lr"] = c.learningRate }
+                if worldSize > 1 {
+                    // Where a data-parallel step's time goes besides the model: drawing the combined
+                    // batch (every rank draws all of it) and the exchanges, per step.
+                    scalars["train/sampling_ms"] = samplingSeconds * 1000 / Double(windowSteps)
+                    scalars["train/exchange_ms"] = exchangeSeconds * 1000 / Double(windowSteps)
+                    (samplingSeconds, exchangeSeconds) = (0, 0)
+                }
                 observer?.scalars(step: step, scalars)
                 observer?.progress(String(format: "step %d/%d  loss %.5f%@  lr %.2e  %.1f samples/s  ETA %@", step, config.steps, means["loss"]!,
                                           Self.termSummary(means), optimizer.learningRate, rate, Self.duration(eta)))
@@ -486,7 +502,7 @@ public final class Trainer {
         }
         let (total, terms) = try Self.optimizationStep(model: model, optimizer: optimizer, input: batch.input, target: batch.target,
                                                        conditioning: batch.conditioning, clipGradNorm: config.clipGradNorm,
-                                                       processGroup: processGroup) { prediction, target in
+                                                       averageGradients: processGroup == nil ? nil : { try self.averageGradients($0) }) { prediction, target in
             var (loss, terms) = try self.objective(prediction, target)
             if let adversarial, let critic = self.critic, adversarial.weight > 0 {
                 // The critic judges without learning here: its parameters stay out of this graph.
@@ -660,13 +676,14 @@ public final class Trainer {
     /// One model update: the objective's total, gradients, clipping, the step; returns the
     /// total and the objective's per-term values.
     static func optimizationStep(model: any SuperResolutionModel, optimizer: any Optimizer, input: Tensor, target: Tensor,
-                                 conditioning: Conditioning = Conditioning(), clipGradNorm clip: Double?, processGroup: ProcessGroup? = nil,
+                                 conditioning: Conditioning = Conditioning(), clipGradNorm clip: Double?,
+                                 averageGradients: (([Tensor]) throws -> Void)? = nil,
                                  objective: (Tensor, Tensor) throws -> (Tensor, [String: Double])) throws -> (Double, [String: Double]) {
         let (value, terms) = try objective(model(input, conditioning: conditioning), target)
         try optimizer.zeroGrad()
         try value.backward()
         // Data parallel: the gradient of the combined batch, before clipping and the step.
-        if let processGroup { try processGroup.allReduce(model.parameters().compactMap(\.grad), average: true) }
+        try averageGradients?(model.parameters())
         if let clip { try clipGradNorm(model.parameters(), maxNorm: clip) }
         try optimizer.step()
         return (try value.item(), terms)
