@@ -7,10 +7,14 @@ import Torch
 import Glibc
 #endif
 
+struct SocketError: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// A TCP port on the loopback that was free a moment ago (bound to port 0, read back, released).
 func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+    guard fd >= 0 else { throw SocketError(description: "socket() failed (errno \(errno))") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -19,7 +23,7 @@ func freeLoopbackPort() throws -> Int {
     let bound = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
     }
-    guard bound else { throw CocoaError(.fileWriteUnknown) }
+    guard bound else { throw SocketError(description: "bind() to 127.0.0.1:0 failed (errno \(errno))") }
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
