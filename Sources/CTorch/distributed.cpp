@@ -14,6 +14,7 @@
 #endif
 
 #include <c10/core/GradMode.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -111,7 +112,8 @@ void check_group(upt_process_group pg) {
 extern "C" {
 
 int upt_dist_new(upt_process_group *out, const char *master_addr, int32_t master_port, int32_t rank,
-                 int32_t world_size, int64_t timeout_ms, int32_t device_kind, const char *device_name) {
+                 int32_t world_size, int64_t timeout_ms, int32_t device_kind, const char *device_name,
+                 bool external_store, const char *store_prefix) {
   UPT_TRY({
     *out = nullptr;
     if (world_size < 1) throw std::invalid_argument("world size " + std::to_string(world_size) + " must be >= 1");
@@ -127,11 +129,15 @@ int upt_dist_new(upt_process_group *out, const char *master_addr, int32_t master
     QuietGlog quiet;
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(master_port);
-    so.isServer = rank == 0;
+    so.isServer = rank == 0 && !external_store;
     so.numWorkers = static_cast<std::size_t>(world_size);
     so.waitWorkers = true;
     so.timeout = timeout;
-    auto store = c10::make_intrusive<c10d::TCPStore>(std::string(master_addr ? master_addr : ""), so);
+    c10::intrusive_ptr<c10d::Store> store =
+        c10::make_intrusive<c10d::TCPStore>(std::string(master_addr ? master_addr : ""), so);
+    if (store_prefix != nullptr && store_prefix[0] != '\0') {
+      store = c10::make_intrusive<c10d::PrefixStore>(std::string(store_prefix), store);
+    }
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     const std::string name = device_name ? device_name : "";
     switch (device_kind) {
@@ -231,7 +237,8 @@ namespace {
 }  // namespace
 
 extern "C" {
-int upt_dist_new(upt_process_group *out, const char *, int32_t, int32_t, int32_t, int64_t, int32_t, const char *) {
+int upt_dist_new(upt_process_group *out, const char *, int32_t, int32_t, int32_t, int64_t, int32_t, const char *, bool,
+                 const char *) {
   UPT_TRY({
     *out = nullptr;
     absent();

@@ -20,15 +20,20 @@ public final class ProcessGroup: @unchecked Sendable {
         /// The network interface Gloo binds to (torchrun's GLOO_SOCKET_IFNAME); nil: this host's
         /// name, or the loopback address when the master is on this host.
         public var interface: String?
+        /// The store at the master is already served by the launcher (torchrun's agent with
+        /// TORCHELASTIC_USE_AGENT_STORE=True): every rank joins it as a client, its keys under
+        /// "/worker/attempt_N" (TORCHELASTIC_RESTART_COUNT) as torch.distributed does.
+        public var launcherStore: Int?
 
         public init(worldSize: Int, rank: Int, masterAddress: String = "127.0.0.1", masterPort: Int = 29500,
-                    timeout: Double = 300, interface: String? = nil) {
+                    timeout: Double = 300, interface: String? = nil, launcherStore: Int? = nil) {
             self.worldSize = worldSize
             self.rank = rank
             self.masterAddress = masterAddress
             self.masterPort = masterPort
             self.timeout = timeout
             self.interface = interface
+            self.launcherStore = launcherStore
         }
 
         /// The torchrun / `torch.distributed` environment: WORLD_SIZE, RANK, MASTER_ADDR,
@@ -64,7 +69,9 @@ public final class ProcessGroup: @unchecked Sendable {
             return Configuration(worldSize: size, rank: try rank ?? int("RANK") ?? 0,
                                  masterAddress: masterAddress ?? environment["MASTER_ADDR"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1",
                                  masterPort: try masterPort ?? int("MASTER_PORT") ?? 29500, timeout: timeout ?? 300,
-                                 interface: environment["GLOO_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 })
+                                 interface: environment["GLOO_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 },
+                                 launcherStore: environment["TORCHELASTIC_USE_AGENT_STORE"] == "True"
+                                     ? try int("TORCHELASTIC_RESTART_COUNT") ?? 0 : nil)
         }
 
         /// Every problem with the values, one message each (empty when valid).
@@ -106,9 +113,11 @@ public final class ProcessGroup: @unchecked Sendable {
         let (kind, name): (Int32, String) = configuration.interface.map { (2, $0) }
             ?? (configuration.masterIsLoopback ? (1, "127.0.0.1") : (0, ""))
         var out: upt_process_group?
+        let prefix = configuration.launcherStore.map { "/worker/attempt_\($0)" } ?? ""
         try check("process_group") {
             upt_dist_new(&out, configuration.masterAddress, Int32(configuration.masterPort), Int32(configuration.rank),
-                         Int32(configuration.worldSize), Int64((configuration.timeout * 1000).rounded()), kind, name)
+                         Int32(configuration.worldSize), Int64((configuration.timeout * 1000).rounded()), kind, name,
+                         configuration.launcherStore != nil, prefix)
         }
         guard let out else { throw TorchError.libtorch(operation: "process_group", message: "returned no group") }
         handle = out

@@ -98,6 +98,10 @@ import Synchronization
                                                                            "MASTER_PORT": "29400", "GLOO_SOCKET_IFNAME": "eth1"]))
         #expect(c == ProcessGroup.Configuration(worldSize: 4, rank: 3, masterAddress: "node1", masterPort: 29400, interface: "eth1"))
         #expect(throws: TorchError.self) { try ProcessGroup.Configuration(environment: ["WORLD_SIZE": "two"]) }
+        // torchrun's static rendezvous: its agent already serves the store; every rank is a client.
+        let agent = try #require(try ProcessGroup.Configuration(environment: ["WORLD_SIZE": "2", "RANK": "0", "TORCHELASTIC_USE_AGENT_STORE": "True",
+                                                                               "TORCHELASTIC_RESTART_COUNT": "3"]))
+        #expect(agent.launcherStore == 3 && c.launcherStore == nil)
         // Flags first, each absent one from the environment (Slurm scripts pass the rank, export the master).
         let mixed = try ProcessGroup.Configuration.resolve(worldSize: 2, rank: 1, masterAddress: nil, masterPort: nil, timeout: 5,
                                                            environment: ["MASTER_ADDR": "node0", "MASTER_PORT": "29501", "RANK": "0"])

@@ -424,12 +424,14 @@ void upt_ag_set_grad_enabled(bool enabled);
    (rank 0 serves it and waits for every rank). The Gloo device binds to `device_name`:
    device_kind 0 libtorch's default device (this host's name, else loopback), 1 a hostname or
    address, 2 a network interface (eth0). timeout_ms bounds the rendezvous and every collective.
-   Release with upt_dist_free. */
+   external_store: the store is already served (torchrun's agent store), every rank is a client;
+   store_prefix (NULL or "": none) namespaces the group's keys in it. Release with upt_dist_free. */
 typedef struct upt_process_group_s *upt_process_group;
 /* false when the shim was built without Gloo headers: then every upt_dist_ call fails. */
 bool upt_dist_available(void);
 int upt_dist_new(upt_process_group *out, const char *master_addr, int32_t master_port, int32_t rank,
-                 int32_t world_size, int64_t timeout_ms, int32_t device_kind, const char *device_name);
+                 int32_t world_size, int64_t timeout_ms, int32_t device_kind, const char *device_name,
+                 bool external_store, const char *store_prefix);
 void upt_dist_free(upt_process_group pg);
 int32_t upt_dist_rank(upt_process_group pg);
 int32_t upt_dist_world_size(upt_process_group pg);
