@@ -19,6 +19,14 @@ let torchIncludes: [String] = {
     return ["-isystem", "/usr/include/torch/csrc/api/include"]
 }()
 
+// Data-parallel training (c10d over Gloo) needs the Gloo headers that libtorch's c10d headers
+// include: Debian's libgloo-dev for the libtorch under /usr, or a LIBTORCH tree that carries
+// include/gloo (PyTorch's wheels do not). Without them the shim reports data parallel as absent.
+let glooSettings: [CXXSetting] = {
+    guard let root = libtorch else { return [.define("UPRES_C10D_GLOO")] }
+    return FileManager.default.fileExists(atPath: "\(root)/include/gloo") ? [.define("UPRES_C10D_GLOO")] : []
+}()
+
 let torchLinker: [LinkerSetting] = {
     var flags: [String] = []
     if let root = libtorch { flags += ["-L\(root)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(root)/lib"] }
@@ -57,7 +65,7 @@ let package = Package(
             name: "CTorch",
             cxxSettings: [
                 .unsafeFlags(torchIncludes + ["-Wno-deprecated-declarations", "-O2"]),
-            ],
+            ] + glooSettings,
             linkerSettings: torchLinker
         ),
         .target(name: "Torch", dependencies: ["CTorch"]),

@@ -17,6 +17,12 @@ struct Train: ParsableCommand {
             events under tb/ (tensorboard --logdir RUN_DIR/tb), checkpoint.safetensors (resumable: \
             model, optimizer, step, random state), best.safetensors, and at the end model.safetensors. \
             Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped.
+
+            Data parallel (libtorch's c10d over Gloo): start one process per rank with --world-size, \
+            --rank, --master-addr and --master-port, or under torchrun (or anything that sets \
+            WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT). Each rank trains on --batch-size samples \
+            of a combined batch of world-size x batch-size; rank 0 writes the run folder, and the \
+            other ranks read it only to resume.
             """)
 
     @Option(help: "A configuration in JSON or YAML (.yaml/.yml); see models/*/train.json. Fields left out take their defaults.") var config: String?
@@ -38,6 +44,16 @@ struct Train: ParsableCommand {
             help: "Override any configuration field: KEY=VALUE, KEY a dotted path (adversarial.criticSteps), VALUE JSON (5, [0, 0.9], true, {...}) or a plain string. Repeatable.")
     var overrides: [String] = []
     @Flag(help: "Print less.") var quiet = false
+    @Option(name: .customLong("world-size"), help: "Data parallel: the number of processes (default: WORLD_SIZE, else 1).")
+    var worldSize: Int?
+    @Option(help: "Data parallel: this process's rank, 0 to world size - 1 (default: RANK, else 0).")
+    var rank: Int?
+    @Option(name: .customLong("master-addr"), help: "Data parallel: rank 0's host name or address (default: MASTER_ADDR, else 127.0.0.1).")
+    var masterAddr: String?
+    @Option(name: .customLong("master-port"), help: "Data parallel: the TCP port rank 0 listens on (default: MASTER_PORT, else 29500).")
+    var masterPort: Int?
+    @Option(name: .customLong("dist-timeout"), help: "Data parallel: seconds to wait for every rank to join, and for each exchange (default 300).")
+    var distTimeout: Double?
 
     @OptionGroup var global: GlobalOptions
 
@@ -53,6 +69,19 @@ struct Train: ParsableCommand {
         if let s = steps, s < 1 { throw ValidationError("--steps \(s) must be >= 1") }
         if let b = batchSize, b < 1 { throw ValidationError("--batch-size \(b) must be >= 1") }
         if let l = lr, !(l > 0) { throw ValidationError("--lr \(l) must be > 0") }
+        if let problems = try distributed()?.problems(), !problems.isEmpty {
+            throw ValidationError("data parallel: " + problems.joined(separator: "; "))
+        }
+    }
+
+    /// The data-parallel group from the flags, else the torchrun environment; nil alone.
+    func distributed() throws -> ProcessGroup.Configuration? {
+        do {
+            return try ProcessGroup.Configuration.resolve(worldSize: worldSize, rank: rank, masterAddress: masterAddr, masterPort: masterPort,
+                                                          timeout: distTimeout, environment: ProcessInfo.processInfo.environment)
+        } catch let TorchError.invalidArgument(_, message) {
+            throw ValidationError("data parallel: \(message)")
+        }
     }
 
     func run() throws {
@@ -77,21 +106,31 @@ struct Train: ParsableCommand {
         do { try cfg.validate() } catch { throw CLIError("\(config ?? resume!): \(error)") }
         let trainer: Trainer
         let data: String
+        let distributed = try distributed()
         switch cfg.model.contract {
         case .thickSlices where cfg.data.degradation == nil:
             let stacks = try Self.stacks(cfg)
-            trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, stacks: stacks)
+            trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, stacks: stacks, distributed: distributed)
             data = "\(stacks.train.count) training stacks, \(stacks.validation.count) validation stacks"
         case .outputGrid, .thickSlices:
             let (train, validation) = try Self.planeSamplers(cfg)
-            trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation))
+            trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation), distributed: distributed)
             data = "planes of \(train.sources.count) training and \(validation.sources.count) validation volumes"
+        }
+        let parallel = trainer.worldSize > 1
+            ? "; data parallel: rank \(trainer.rank) of \(trainer.worldSize), \(trainer.worldSize) x batch \(cfg.batchSize)" : ""
+        signal(SIGINT) { _ in Trainer.stopRequested = true }
+        guard trainer.writesFiles else {
+            // Ranks other than 0 write nothing: no log, no files, one line at each end.
+            if !quiet { Console.err("\(cfg.name): from step \(trainer.step)\(parallel)") }
+            let done = try trainer.run(maxSteps: maxSteps, maxMinutes: maxMinutes)
+            print("rank \(trainer.rank) of \(trainer.worldSize): \(done ? "finished" : "stopped") at step \(trainer.step) (rank 0 writes \(folder.path))")
+            return
         }
         let log = try RunLog(folder: folder, quiet: quiet)
         trainer.observer = log
         log.progress("\(resume != nil ? "resuming" : "training") \(cfg.name): \(cfg.model.architecture), "
-                     + "\(trainer.model.parameterCount) parameters, \(cfg.model.contract); \(data); from step \(trainer.step)")
-        signal(SIGINT) { _ in Trainer.stopRequested = true }
+                     + "\(trainer.model.parameterCount) parameters, \(cfg.model.contract); \(data); from step \(trainer.step)\(parallel)")
         let done = try trainer.run(maxSteps: maxSteps, maxMinutes: maxMinutes)
         if done {
             print("\(folder.path)/model.safetensors: best validation L1 \(trainer.bestValidationLoss)")

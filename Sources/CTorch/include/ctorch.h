@@ -9,7 +9,8 @@
  *    first line of libtorch's message (without the C++ backtrace) is kept in a thread-local slot
  *    that upt_last_error() reads. No C++ exception ever crosses this boundary.
  *  - Lists are a pointer and a length. Optional integer lists pass a NULL pointer.
- *  - Prefixes per family: upt_ (core), upt_rand_ (randomness), upt_ag_ (autograd), upt_fft_.
+ *  - Prefixes per family: upt_ (core), upt_rand_ (randomness), upt_ag_ (autograd), upt_fft_,
+ *    upt_dist_ (distributed).
  */
 #ifndef UPRES_CTORCH_H
 #define UPRES_CTORCH_H
@@ -417,6 +418,30 @@ int upt_ag_grad_of(upt_tensor *results, const upt_tensor *outputs, int32_t n_out
                    bool retain_graph, bool create_graph, bool allow_unused);
 bool upt_ag_is_grad_enabled(void);
 void upt_ag_set_grad_enabled(bool enabled);
+
+/* ---- distributed (c10d: TCPStore + ProcessGroupGloo) --------------------------------------- */
+/* A process group of `world_size` processes meeting at a TCPStore on master_addr:master_port
+   (rank 0 serves it and waits for every rank). The Gloo device binds to `device_name`:
+   device_kind 0 libtorch's default device (this host's name, else loopback), 1 a hostname or
+   address, 2 a network interface (eth0). timeout_ms bounds the rendezvous and every collective.
+   external_store: the store is already served (torchrun's agent store), every rank is a client;
+   store_prefix (NULL or "": none) namespaces the group's keys in it. Release with upt_dist_free. */
+typedef struct upt_process_group_s *upt_process_group;
+/* false when the shim was built without Gloo headers: then every upt_dist_ call fails. */
+bool upt_dist_available(void);
+int upt_dist_new(upt_process_group *out, const char *master_addr, int32_t master_port, int32_t rank,
+                 int32_t world_size, int64_t timeout_ms, int32_t device_kind, const char *device_name,
+                 bool external_store, const char *store_prefix);
+void upt_dist_free(upt_process_group pg);
+int32_t upt_dist_rank(upt_process_group pg);
+int32_t upt_dist_world_size(upt_process_group pg);
+/* In place on every tensor of the list: the sum over the ranks, divided by the world size when
+   `average`. The tensors may differ in shape and dtype (they travel as one flat buffer per dtype);
+   returns when the reduction is complete. */
+int upt_dist_allreduce(upt_process_group pg, const upt_tensor *ts, int32_t n, bool average);
+/* In place: every rank's tensors become rank `root`'s. */
+int upt_dist_broadcast(upt_process_group pg, const upt_tensor *ts, int32_t n, int32_t root);
+int upt_dist_barrier(upt_process_group pg);
 
 #ifdef __cplusplus
 }

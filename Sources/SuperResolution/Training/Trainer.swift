@@ -193,6 +193,15 @@ public protocol TrainingObserver: AnyObject {
 /// before each model update. The model's loss is the weighted sum of the configured terms; the
 /// logs carry each term. Checkpoints hold both networks, both optimizers, the plateau schedules'
 /// state and every random stream, so a resumed run continues bit for bit.
+///
+/// Data parallel (`distributed` with a world size above 1, libtorch's c10d over Gloo): every rank
+/// holds the whole model, draws the same combined batch of `worldSize x batchSize` samples from the
+/// same sampler stream and trains on its own rows `[rank x batchSize, (rank + 1) x batchSize)`;
+/// after each backward pass the gradients of the model (and of the critic) are averaged over the
+/// ranks, so the update is the one a single process would make on the combined batch (every loss
+/// is a mean over the batch). Rank 0 alone validates (its validation loss is broadcast, so the
+/// plateau schedules agree) and writes checkpoints, best and final files; every rank resumes from
+/// the same checkpoint.
 public final class Trainer {
     public let config: TrainConfig
     public let folder: URL
@@ -210,6 +219,17 @@ public final class Trainer {
     let dropoutGenerator: Generator
     let sampler: any BatchSource
     let validation: [ConditionedBatch]
+    /// The data-parallel group; nil for a single process.
+    public let processGroup: ProcessGroup?
+    /// This process's rank in the group (0 alone).
+    public var rank: Int { processGroup?.rank ?? 0 }
+    /// The number of processes training together (1 alone).
+    public var worldSize: Int { processGroup?.worldSize ?? 1 }
+    /// Whether this process writes the run's files (rank 0).
+    public var writesFiles: Bool { rank == 0 }
+    /// Data parallel: seconds spent drawing batches and in the step's exchanges (waiting for the
+    /// slowest rank included) since the last log line.
+    var samplingSeconds = 0.0, exchangeSeconds = 0.0
     var plateau: ReduceOnPlateau?
     var criticPlateau: ReduceOnPlateau?
     public private(set) var step = 0
@@ -221,7 +241,8 @@ public final class Trainer {
     nonisolated(unsafe) public static var stopRequested = false
 
     /// A run on thick-slice stacks (models with the thick-slice contract).
-    public convenience init(config: TrainConfig, folder: URL, resume: Bool, stacks: (train: [TrainingStack], validation: [TrainingStack])) throws {
+    public convenience init(config: TrainConfig, folder: URL, resume: Bool, stacks: (train: [TrainingStack], validation: [TrainingStack]),
+                            distributed: ProcessGroup.Configuration? = nil) throws {
         try config.validate()
         guard case .thickSlices(let channels, let factor) = config.model.contract else {
             throw ModelError.invalid("thick-slice stacks train thick-slice models; \(config.model.architecture) works on the output grid")
@@ -229,11 +250,14 @@ public final class Trainer {
         let train = try PatchSampler(stacks: stacks.train, config: config.data, factor: factor, channels: channels)
         let validation = try PatchSampler(stacks: stacks.validation.isEmpty ? stacks.train : stacks.validation, config: config.data,
                                           factor: factor, channels: channels)
-        try self.init(config: config, folder: folder, resume: resume, data: (train, validation))
+        try self.init(config: config, folder: folder, resume: resume, data: (train, validation), distributed: distributed)
     }
 
     /// Starts a run (the folder must not hold one) or resumes the run in `folder`.
-    public init(config: TrainConfig, folder: URL, resume: Bool, data: (train: any BatchSource, validation: any BatchSource)) throws {
+    /// - Parameter distributed: where the ranks of a data-parallel run meet; the initializer
+    ///   joins the group (waiting for every rank) before it writes anything.
+    public init(config: TrainConfig, folder: URL, resume: Bool, data: (train: any BatchSource, validation: any BatchSource),
+                distributed: ProcessGroup.Configuration? = nil) throws {
         try config.validate()
         self.config = config
         self.folder = folder
@@ -242,6 +266,10 @@ public final class Trainer {
         if !resume && fm.fileExists(atPath: checkpoint.path) {
             throw ModelError.invalid("\(folder.path) already holds a run; resume it with --resume or choose another folder")
         }
+        if resume && !fm.fileExists(atPath: checkpoint.path) {
+            throw ModelError.invalid("\(folder.path): no checkpoint.safetensors to resume from")
+        }
+        processGroup = try distributed.flatMap { try Self.join($0) }
         model = try config.model.makeModel(generator: try Generator(seed: config.seed))
         if let path = config.initialWeights, !resume {
             let start = try ModelFile.load(URL(fileURLWithPath: path))
@@ -286,18 +314,60 @@ public final class Trainer {
         model.setDropoutGenerator(dropoutGenerator)
         critic?.setDropoutGenerator(dropoutGenerator)
         sampler = data.train
-        validation = try data.validation.conditionedValidationBatches(count: config.data.validationPatches, generator: Generator(seed: config.seed &+ 2))
-        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        if resume {
-            guard fm.fileExists(atPath: checkpoint.path) else {
-                throw ModelError.invalid("\(folder.path): no checkpoint.safetensors to resume from")
-            }
-            try loadCheckpoint(checkpoint)
-        } else {
+        // Rank 0 alone validates.
+        validation = processGroup?.rank ?? 0 != 0 ? []
+            : try data.validation.conditionedValidationBatches(count: config.data.validationPatches, generator: Generator(seed: config.seed &+ 2))
+        if resume { try loadCheckpoint(checkpoint) }
+        // Every rank starts from rank 0's networks (the same seed gives the same ones; this makes
+        // it hold for any initialization).
+        if let processGroup {
+            try processGroup.broadcast(model.namedTensors().map(\.1) + (critic?.namedTensors().map(\.1) ?? []), from: 0)
+        }
+        if !resume && processGroup?.rank ?? 0 == 0 {
+            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write([Array(try encoder.encode(config))], to: folder.appendingPathComponent("config.json"), overwrite: true)
         }
+    }
+
+    /// Joins the data-parallel group of `configuration` (nil for a world of one).
+    static func join(_ configuration: ProcessGroup.Configuration) throws -> ProcessGroup? {
+        let problems = configuration.problems()
+        guard problems.isEmpty else { throw ModelError.invalid("distributed training: " + problems.joined(separator: "; ")) }
+        guard configuration.worldSize > 1 else { return nil }
+        guard ProcessGroup.isAvailable else {
+            throw ModelError.invalid("distributed training: this upres was built without Gloo headers (install libgloo-dev, or use a libtorch that ships include/gloo, and rebuild)")
+        }
+        do {
+            return try ProcessGroup(configuration)
+        } catch {
+            let c = configuration
+            throw ModelError.invalid("distributed training: rank \(c.rank) of \(c.worldSize) could not join the group at "
+                                     + "\(c.masterAddress):\(c.masterPort) within \(Int(c.timeout)) s (\((error as? LocalizedError)?.errorDescription ?? "\(error)"))")
+        }
+    }
+
+    /// This rank's share of the next combined batch: the same `worldSize x batchSize` samples are
+    /// drawn on every rank from the same stream, and each keeps its own rows.
+    func nextBatch() throws -> ConditionedBatch {
+        let b = config.batchSize
+        guard worldSize > 1 else { return try sampler.conditionedBatch(size: b, generator: generator, augment: true) }
+        let started = Date()
+        defer { samplingSeconds += Date().timeIntervalSince(started) }
+        let full = try sampler.conditionedBatch(size: b * worldSize, generator: generator, augment: true)
+        func rows(_ t: Tensor) throws -> Tensor { try t.narrow(0, start: rank * b, length: b) }
+        return ConditionedBatch(input: try rows(full.input), target: try rows(full.target),
+                                conditioning: Conditioning(features: try full.conditioning.features.map(rows),
+                                                           position: try full.conditioning.position.map(rows)))
+    }
+
+    /// Averages the gradients of `parameters` over the ranks (nothing alone).
+    func averageGradients(_ parameters: [Tensor]) throws {
+        guard let processGroup else { return }
+        let started = Date()
+        defer { exchangeSeconds += Date().timeIntervalSince(started) }
+        try processGroup.allReduce(parameters.compactMap(\.grad), average: true)
     }
 
     public func learningRate(at t: Int) -> Double {
@@ -316,6 +386,16 @@ public final class Trainer {
     /// Trains until `config.steps`, a time limit or a stop request; returns whether it finished.
     @discardableResult
     public func run(maxSteps: Int? = nil, maxMinutes: Double? = nil) throws -> Bool {
+        do {
+            return try loop(maxSteps: maxSteps, maxMinutes: maxMinutes)
+        } catch let TorchError.libtorch(operation, message) where processGroup != nil && ["allreduce", "broadcast", "barrier"].contains(operation) {
+            // A rank that failed or was stopped ends the exchanges of all the others.
+            throw ModelError.invalid("distributed training: rank \(rank) lost the group at step \(step) (\(operation): \(message)); "
+                                     + "another rank failed or was stopped: resume from the last checkpoint with --resume \(folder.path) on every rank")
+        }
+    }
+
+    func loop(maxSteps: Int?, maxMinutes: Double?) throws -> Bool {
         let start = Date()
         let target = Swift.min(config.steps, maxSteps.map { step + $0 } ?? config.steps)
         model.train()
@@ -323,15 +403,33 @@ public final class Trainer {
         var window: [String: [Double]] = [:]
         var windowSteps = 0
         var windowStart = Date(), windowSamples = 0
+        func timeIsUp() -> Bool { maxMinutes.map { Date().timeIntervalSince(start) > $0 * 60 } ?? false }
+        // Data parallel: the stop request and the time limit as every rank saw them at the last
+        // exchange, so that all stop at the same step (one rank's Ctrl-C stops all, a step later).
+        var agreed = (stop: false, timeUp: false)
         while step < target {
-            if Trainer.stopRequested {
+            let (stop, timeUp) = processGroup == nil ? (Trainer.stopRequested, timeIsUp()) : agreed
+            if stop {
                 try saveCheckpoint()
+                try processGroup?.barrier()
                 observer?.progress("stopped at step \(step); checkpoint saved (resume with --resume \(folder.path))")
                 return false
             }
-            if let m = maxMinutes, Date().timeIntervalSince(start) > m * 60 { break }
-            let values = try trainingStep()
+            if timeUp { break }
+            var values = try trainingStep()
             step += 1
+            if let processGroup {
+                // One exchange per step besides the gradients: the logged values become the
+                // combined batch's (the mean of the ranks' means), and the stop flags are shared.
+                let keys = values.keys.sorted()
+                let t = try Tensor(keys.map { values[$0]! } + [Trainer.stopRequested ? 1 : 0, timeIsUp() ? 1 : 0])
+                let started = Date()
+                try processGroup.allReduce([t])
+                exchangeSeconds += Date().timeIntervalSince(started)
+                let sums: [Double] = try t.toArray()
+                for (i, k) in keys.enumerated() { values[k] = sums[i] / Double(worldSize) }
+                agreed = (sums[keys.count] > 0, sums[keys.count + 1] > 0)
+            }
             let total = values["loss"]!
             guard total.isFinite else {
                 throw ModelError.invalid("the loss became \(total) at step \(step); lower the learning rate (now \(optimizer.learningRate))")
@@ -339,7 +437,7 @@ public final class Trainer {
             history.append((step, total))
             for (k, v) in values { window[k, default: []].append(v) }
             windowSteps += 1
-            windowSamples += config.batchSize * (adversarialActive(at: step - 1) ? 1 + config.adversarial!.criticSteps : 1)
+            windowSamples += worldSize * config.batchSize * (adversarialActive(at: step - 1) ? 1 + config.adversarial!.criticSteps : 1)
             if step % config.logEvery == 0 || step == target {
                 let means = window.mapValues { $0.reduce(0, +) / Double($0.count) }
                 let elapsed = Date().timeIntervalSince(windowStart)
@@ -349,6 +447,13 @@ public final class Trainer {
                 scalars["train/lr"] = optimizer.learningRate
                 scalars["train/samples_per_s"] = rate
                 if let c = criticOptimizer { scalars["train/critic/lr"] = c.learningRate }
+                if worldSize > 1 {
+                    // Where a data-parallel step's time goes besides the model: drawing the combined
+                    // batch (every rank draws all of it) and the exchanges, per step.
+                    scalars["train/sampling_ms"] = samplingSeconds * 1000 / Double(windowSteps)
+                    scalars["train/exchange_ms"] = exchangeSeconds * 1000 / Double(windowSteps)
+                    (samplingSeconds, exchangeSeconds) = (0, 0)
+                }
                 observer?.scalars(step: step, scalars)
                 observer?.progress(String(format: "step %d/%d  loss %.5f%@  lr %.2e  %.1f samples/s  ETA %@", step, config.steps, means["loss"]!,
                                           Self.termSummary(means), optimizer.learningRate, rate, Self.duration(eta)))
@@ -362,6 +467,8 @@ public final class Trainer {
         }
         try saveCheckpoint()
         if step >= config.steps { try finish() }
+        // The other ranks return once rank 0 has written its files.
+        try processGroup?.barrier()
         return step >= config.steps
     }
 
@@ -378,14 +485,14 @@ public final class Trainer {
     /// log: `loss` (the model's total), `loss/<term>` (unweighted), `critic/...`.
     func trainingStep() throws -> [String: Double] {
         optimizer.learningRate = learningRate(at: step)
-        var batch = try sampler.conditionedBatch(size: config.batchSize, generator: generator, augment: true)
+        var batch = try nextBatch()
         var values: [String: Double] = [:]
         let adversarial = adversarialActive(at: step) ? config.adversarial : nil
         if let adversarial, let critic, let criticOptimizer {
             criticOptimizer.learningRate = criticLearningRate(at: step)
             var sums: [String: Double] = [:]
             for i in 0..<adversarial.criticSteps {
-                if i > 0 { batch = try sampler.conditionedBatch(size: config.batchSize, generator: generator, augment: true) }
+                if i > 0 { batch = try nextBatch() }
                 for (k, v) in try criticStep(critic: critic, optimizer: criticOptimizer, adversarial: adversarial, input: batch.input,
                                              real: batch.target, conditioning: batch.conditioning) {
                     sums[k, default: 0] += v
@@ -394,7 +501,8 @@ public final class Trainer {
             for (k, v) in sums { values[k] = v / Double(adversarial.criticSteps) }
         }
         let (total, terms) = try Self.optimizationStep(model: model, optimizer: optimizer, input: batch.input, target: batch.target,
-                                                       conditioning: batch.conditioning, clipGradNorm: config.clipGradNorm) { prediction, target in
+                                                       conditioning: batch.conditioning, clipGradNorm: config.clipGradNorm,
+                                                       averageGradients: processGroup == nil ? nil : { try self.averageGradients($0) }) { prediction, target in
             var (loss, terms) = try self.objective(prediction, target)
             if let adversarial, let critic = self.critic, adversarial.weight > 0 {
                 // The critic judges without learning here: its parameters stay out of this graph.
@@ -419,20 +527,57 @@ public final class Trainer {
         var loss = try adversarial.loss.criticLoss(real: dReal, fake: dFake)
         var values = ["critic/real": try dReal.mean().item(), "critic/fake": try dFake.mean().item()]
         if adversarial.gradientPenalty > 0 {
-            let penalty = try gradientPenalty(critic: { try critic($0) }, real: real, fake: fake, generator: penaltyGenerator)
+            let penalty: Tensor
+            if worldSize > 1 {
+                // The mixing weights of the combined batch, this rank's rows (as for the samples).
+                let n = real.shape[0]
+                let e = try Tensor.rand([n * worldSize] + Array(repeating: 1, count: real.rank - 1), dtype: real.dtype, generator: penaltyGenerator)
+                    .narrow(0, start: rank * n, length: n).to(real.device)
+                penalty = try gradientPenalty(critic: { try critic($0) }, real: real, fake: fake, mixing: e)
+            } else {
+                penalty = try gradientPenalty(critic: { try critic($0) }, real: real, fake: fake, generator: penaltyGenerator)
+            }
             values["critic/gradient_penalty"] = try penalty.item()
             loss = try loss + penalty * adversarial.gradientPenalty
         }
         try optimizer.zeroGrad()
         try loss.backward()
+        try averageGradients(criticParameters)
         try optimizer.step()
         values["critic/loss"] = try loss.item()
         return values
     }
 
     /// L1, PSNR and SSIM on the fixed validation patches; keeps the best weights; feeds the
-    /// plateau schedules.
+    /// plateau schedules. Data parallel: rank 0 validates and every rank takes its L1.
     public func validate() throws {
+        var l1 = try writesFiles ? measureValidation() : 0
+        if let processGroup {
+            let shared = try Tensor([l1])
+            try processGroup.broadcast([shared], from: 0)
+            l1 = try shared.item()
+        }
+        if l1 < bestValidationLoss {
+            bestValidationLoss = l1
+            if writesFiles {
+                try ModelFile.save(model, task: config.task, to: folder.appendingPathComponent("best.safetensors"),
+                                   extra: ["upres.step": "\(step)", "upres.val_l1": "\(l1)"])
+            }
+        }
+        if var p = plateau {
+            let before = p.scale
+            _ = p.record(l1, base: config.learningRate)
+            plateau = p
+            if p.scale < before { observer?.progress(String(format: "validation L1 on a plateau: learning rate x %.3g", p.scale)) }
+        }
+        if var p = criticPlateau, let a = config.adversarial {
+            _ = p.record(l1, base: a.learningRate)
+            criticPlateau = p
+        }
+    }
+
+    /// Rank 0's side of ``validate()``: the metrics, logged; returns the L1.
+    func measureValidation() throws -> Double {
         model.eval()
         defer { model.train() }
         // Pooled over the validation batches: mean absolute and squared errors per voxel, SSIM
@@ -459,21 +604,7 @@ public final class Trainer {
         observer?.images(step: step, images)
         observer?.progress(String(format: "validation at step %d: L1 %.5f  PSNR %.2f dB  SSIM %.4f%@", step, l1, psnr, ssim,
                                   l1 < bestValidationLoss ? "  (best)" : ""))
-        if l1 < bestValidationLoss {
-            bestValidationLoss = l1
-            try ModelFile.save(model, task: config.task, to: folder.appendingPathComponent("best.safetensors"),
-                               extra: ["upres.step": "\(step)", "upres.val_l1": "\(l1)"])
-        }
-        if var p = plateau {
-            let before = p.scale
-            _ = p.record(l1, base: config.learningRate)
-            plateau = p
-            if p.scale < before { observer?.progress(String(format: "validation L1 on a plateau: learning rate x %.3g", p.scale)) }
-        }
-        if var p = criticPlateau, let a = config.adversarial {
-            _ = p.record(l1, base: a.learningRate)
-            criticPlateau = p
-        }
+        return l1
     }
 
     // MARK: checkpoints
@@ -482,6 +613,7 @@ public final class Trainer {
     /// random stream in one file, written atomically (a run killed at any moment resumes from
     /// the last complete checkpoint).
     public func saveCheckpoint() throws {
+        guard writesFiles else { return }
         var tensors: [(String, Tensor)] = model.namedTensors().map { ("model.\($0.0)", $0.1) }
         for (k, v) in try optimizer.stateDict() { tensors.append(("optimizer.\(k)", v)) }
         if let critic, let criticOptimizer {
@@ -529,6 +661,7 @@ public final class Trainer {
 
     /// The final model: best weights (or the last), config and a model card; the critic too.
     func finish() throws {
+        guard writesFiles else { return }
         let best = folder.appendingPathComponent("best.safetensors")
         let final = folder.appendingPathComponent("model.safetensors")
         if FileManager.default.fileExists(atPath: best.path) {
@@ -544,10 +677,13 @@ public final class Trainer {
     /// total and the objective's per-term values.
     static func optimizationStep(model: any SuperResolutionModel, optimizer: any Optimizer, input: Tensor, target: Tensor,
                                  conditioning: Conditioning = Conditioning(), clipGradNorm clip: Double?,
+                                 averageGradients: (([Tensor]) throws -> Void)? = nil,
                                  objective: (Tensor, Tensor) throws -> (Tensor, [String: Double])) throws -> (Double, [String: Double]) {
         let (value, terms) = try objective(model(input, conditioning: conditioning), target)
         try optimizer.zeroGrad()
         try value.backward()
+        // Data parallel: the gradient of the combined batch, before clipping and the step.
+        try averageGradients?(model.parameters())
         if let clip { try clipGradNorm(model.parameters(), maxNorm: clip) }
         try optimizer.step()
         return (try value.item(), terms)
