@@ -1,4 +1,5 @@
 import ArgumentParser
+import Imaging
 import Torch
 
 import Foundation
@@ -6,7 +7,7 @@ import Foundation
 /// `upres doctor`: what this installation has and what is missing.
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check the installation: libtorch, threads, CUDA devices and sample data.")
+        abstract: "Check the installation: libtorch, ITK, data parallel, threads, CUDA devices and sample data.")
 
     @OptionGroup var global: GlobalOptions
 
@@ -109,6 +110,8 @@ struct DoctorReport {
         var lines: [String] = []
         lines.append("upres \(upresVersion)")
         lines.append("libtorch       \(torchVersion) (CPU\(cudaDevices > 0 ? " + CUDA" : ""), oneDNN \(mkldnn ? "yes" : "no"), OpenMP \(openmp ? "yes" : "no"))")
+        lines.append("ITK            \(ITK.version) (N4, registration, DICOM through GDCM)")
+        lines.append("data parallel  \(ProcessGroup.isAvailable ? "c10d with Gloo" : "absent (this libtorch has no Gloo headers)")")
         lines.append("threads        \(threads) of \(cores) cores")
         lines.append("CUDA devices   \(cudaDevices == 0 ? "none" : String(cudaDevices))")
         lines.append("engine check   \(engineOK ? "ok" : "FAILED"): \(engineMessage)")
@@ -140,6 +143,8 @@ struct DoctorReport {
             {
               "upres_version": \(q(upresVersion)),
               "libtorch_version": \(q(torchVersion)),
+              "itk_version": \(q(ITK.version)),
+              "data_parallel": \(ProcessGroup.isAvailable),
               "threads": \(threads),
               "cores": \(cores),
               "mkldnn": \(mkldnn),

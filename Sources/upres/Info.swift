@@ -7,7 +7,7 @@ import Foundation
 /// `upres info FILE...`: what a NIfTI file holds.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe NIfTI files: shape, spacing, orientation, dtype, affine, intensities.")
+        abstract: "Describe NIfTI files and DICOM series folders: shape, spacing, orientation, dtype, affine, intensities.")
 
     @Argument(help: "NIfTI files (.nii, .nii.gz, .hdr/.img).")
     var files: [String]
