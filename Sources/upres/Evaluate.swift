@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Imaging
-import Torch
 
 /// `upres evaluate --reference HR --test SR [--test OTHER ...]`: metrics side by side.
 struct Evaluate: ParsableCommand {
