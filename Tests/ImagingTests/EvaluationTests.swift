@@ -116,7 +116,14 @@ import Torch
         var resampling = evaluation
         resampling.options.resample = true
         #expect(try resampling.evaluate(.init(reference: ref, tests: [.init(name: "b", volume: other)])).table.values[1][0] != nil)
-        // A mask on another grid is put on the reference's by nearest neighbour; an empty one is refused.
+        // A mask on another grid is put on the reference's by nearest neighbour, without the option.
+        let (mask, _) = try maskAndLabels()
+        let moved = Volume(data: mask.data, affine: .scaling([1, 1, 1.5]))
+        let table = try evaluation.evaluate(.init(reference: ref, mask: moved, tests: [.init(name: "a", volume: t)])).table
+        let m = try moved.resampled(like: ref, interpolation: .nearest).data.gt(0)
+        #expect(table.rows == [.init(region: "mask", metric: "mae")])
+        #expect(table.values[1][0] == (try FullReference.mae(t.data, ref.data, mask: m)))
+        // An empty mask is refused.
         let empty = try volume { _, _, _ in 0 }
         #expect(throws: EvaluationError.emptyMask) { try evaluation.evaluate(.init(reference: ref, mask: empty, tests: [.init(name: "a", volume: t)])) }
         // NaN voxels are counted.
