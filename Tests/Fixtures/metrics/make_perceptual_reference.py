@@ -13,6 +13,9 @@ BRISQUE: piq's 36 natural-scene features of the same test slices (two scales, th
 MATLAB-style bicubic imresize to half size) and piq's score with the SVR taken from
 brisque_test_model.svm, a libsvm model file written here with 40 random support vectors (seed 5)
 and the gamma and rho piq uses (0.05, -153.591); piq's downloaded weights are replaced by it.
+piq's imresize casts every input to float32 (its cast_input tests `dtype != float32 or dtype !=
+float64`, which is always true), so its half-scale features carry float32 rounding (up to 7e-6
+relative here); "brisque_features_float64_resize" has the same features with that cast skipped.
 """
 import json
 
@@ -59,6 +62,12 @@ with open("Tests/Fixtures/metrics/brisque_test_model.svm", "w") as fh:
         fh.write(repr(float(c)) + " " + " ".join(f"{i + 1}:{float(t)!r}" for i, t in enumerate(v)) + " \n")
 piq_brisque.load_url = lambda *a, **k: (torch.from_numpy(coef), torch.from_numpy(sv.copy()))
 out["brisque_score"] = piq.brisque(x, data_range=1.0, reduction="none").tolist()
+resize = sys.modules["piq.functional.resize"]
+cast_input = resize.cast_input
+resize.cast_input = lambda t: (t, None)
+half64 = piq.functional.imresize(x255, sizes=(x255.size(2) // 2, x255.size(3) // 2))
+out["brisque_features_float64_resize"] = torch.cat([nss(x255), nss(half64)], dim=-1).tolist()
+resize.cast_input = cast_input
 with open("Tests/Fixtures/metrics/perceptual_reference.json", "w") as fh:
     json.dump(out, fh, indent=1, allow_nan=False)
 print(json.dumps(out, indent=1))
