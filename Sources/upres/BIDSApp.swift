@@ -155,13 +155,8 @@ struct BIDSApp: ParsableCommand {
     }
 
     func isThickSlice(_ path: String, target: Double, scan: BIDS.Scan) throws -> Bool {
-        let header = try NIfTI.readHeader(URL(fileURLWithPath: path)).header
-        let spacing = (1...3).map { Swift.abs(header.pixdim[$0]) }
-        guard header.dim[0] >= 3, spacing.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-            throw CLIError("\(path): pixdim[1...3] = \(spacing); expected positive voxel sizes of a 3-D volume")
-        }
-        let (lo, hi) = (spacing.min()!, spacing.max()!)
-        guard hi >= minSliceRatio * lo && hi > target * 1.05 else {
+        let spacing = try BIDS.voxelSizes(of: URL(fileURLWithPath: path))
+        guard BIDS.isThickSlice(spacing: spacing, target: target, minimumRatio: minSliceRatio) else {
             Console.err("bids: \(scan.label): \(spacing.map { String(format: "%.3g", $0) }.joined(separator: " x ")) mm voxels, not thick-slice; left as it is")
             return false
         }
@@ -170,14 +165,7 @@ struct BIDSApp: ParsableCommand {
 
     func writeDatasetDescription(_ dataset: BIDS.Dataset) throws {
         let url = outRoot.appendingPathComponent("dataset_description.json")
-        let description: [String: Any] = [
-            "Name": "upres super-resolution of \(dataset.description["Name"] as? String ?? "a BIDS dataset")",
-            "BIDSVersion": BIDS.version,
-            "DatasetType": "derivative",
-            "GeneratedBy": [Self.generatedBy],
-            "SourceDatasets": [["URL": dataset.root.absoluteString]],
-            "DatasetLinks": ["raw": dataset.root.absoluteString],
-        ]
+        let description = BIDS.derivativeDescription(of: dataset, name: "upres super-resolution", generatedBy: Self.generatedBy)
         if let data = FileManager.default.contents(atPath: url.path) {
             let existing = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             let by = (existing?["GeneratedBy"] as? [[String: Any]])?.first?["Name"] as? String

@@ -79,7 +79,7 @@ struct BrainMask: ParsableCommand {
             let volumeML = try result.mask.data.to(.float64).sum().item() * scan.spacing.reduce(1, *) / 1000
             try Sidecar.write(BrainMaskRecord(tool: "upres \(UpresVersion.string)", command: "brain-mask", input: input, template: templatePath,
                                               templateMask: templateMask, output: output, transform: transformPath, refined: !noRefine,
-                                              refinementAdded: result.added, refinementRemoved: result.removed, volumeML: volumeML,
+                                              refinementRemoved: result.removed, volumeML: volumeML,
                                               seconds: Date().timeIntervalSince(start)),
                               to: sidecar, overwrite: force)
             print(String(format: "%@: brain mask of %.0f ml (%.1f s)", output, volumeML, Date().timeIntervalSince(start)))
@@ -99,7 +99,6 @@ struct BrainMaskRecord: Codable {
     var output: String
     var transform: String
     var refined: Bool
-    var refinementAdded: Int
     var refinementRemoved: Int
     var volumeML: Double
     var seconds: Double

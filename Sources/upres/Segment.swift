@@ -78,47 +78,39 @@ struct Segment: ParsableCommand {
             throw CLIError("\(p): not on \(scans[0])'s grid (\(v.shape) vs \(volumes[0].shape)); put it there with upres register \(p) \(scans[0]) OUT")
         }
         let atlasPaths = try atlasFiles()
-        let t1 = try VolumeIO.read(atlasPaths[0]).volume, gm = try VolumeIO.read(atlasPaths[1]).volume, wm = try VolumeIO.read(atlasPaths[2]).volume
-        let brain: Volume, transform: SpatialTransform
+        let atlas = try TissueSegmentation.Atlas(t1: VolumeIO.read(atlasPaths[0]).volume, gm: VolumeIO.read(atlasPaths[1]).volume,
+                                                 wm: VolumeIO.read(atlasPaths[2]).volume)
+        let given = try mask.map { path -> Volume in
+            let m = try VolumeIO.read(path).volume
+            guard m.shape == volumes[0].shape else { throw CLIError("\(path): not on the scans' grid (\(m.shape) vs \(volumes[0].shape))") }
+            guard try m.data.ne(.double(0)).any().itemBool() else { throw CLIError("\(path): the mask is empty (no non-zero voxel)") }
+            return m
+        }
+        let outcome: TissueSegmentation.Outcome
         do {
-            if let mask {
-                brain = try VolumeIO.read(mask).volume
-                guard brain.shape == volumes[0].shape else { throw CLIError("\(mask): not on the scans' grid") }
-                guard try brain.data.ne(.double(0)).any().itemBool() else { throw CLIError("\(mask): the mask is empty (no non-zero voxel)") }
-                var s = RegistrationSettings()
-                s.affine = true
-                s.iterations = 100
-                s.sampling = 0.15
-                let coarse = try volumes[0].resampled(toSpacing: [2, 2, 2])
-                let bound = try Volume(data: brain.data.ne(.double(0)).to(.float32), affine: brain.affine).resampled(like: coarse, interpolation: .linear)
-                let boundMask = Volume(data: try bound.data.gt(.double(0)), affine: coarse.affine)
-                transform = try Registration.register(moving: try t1.resampled(toSpacing: [2, 2, 2]), fixed: coarse, fixedMask: boundMask, settings: s).transform
-            } else {
-                let r = try BrainExtraction.mask(volumes[0], template: t1, templateMask: t1)
-                brain = r.mask
-                transform = r.transform
-            }
-            if !noN4 {
-                volumes = try volumes.map { try BiasCorrection.n4($0, mask: brain).corrected }
-            }
-            let priors = try TissueSegmentation.atlasPriors(gm: gm, wm: wm, brain: t1, transform: transform, onto: volumes[0])
-            let result = try TissueSegmentation.segment(volumes, mask: brain, priors: priors)
-            var lesions: Volume? = nil
-            if wantWMH, let f = names.firstIndex(of: "FLAIR") {
-                lesions = try TissueSegmentation.hyperintensities(flair: volumes[f], mask: brain, wm: result.probabilities[2])
-            }
-            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-            let voxelML = volumes[0].spacing.reduce(1, *) / 1000
-            var volumesML: [String: Double] = [:]
+            outcome = try TissueSegmentation.run(volumes, mask: given, atlas: atlas, n4: !noN4, flair: wantWMH ? names.firstIndex(of: "FLAIR") : nil)
+        } catch let e as ITKError {
+            throw CLIError("\(scans[0]): \(e.message)")
+        }
+        let result = outcome.segmentation
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let voxelML = volumes[0].spacing.reduce(1, *) / 1000
+        var volumesML: [String: Double] = [:]
+        var written: [String] = []
+        func write(_ v: Volume, _ name: String, _ dtype: NIfTIDataType = .float32) throws {
+            let url = out.appendingPathComponent(name)
+            try NIfTI.write(v, to: url, options: NIfTIWriteOptions(dtype: dtype, overwrite: force))
+            written.append(url.path)
+        }
+        do {
             for (k, name) in TissueSegmentation.classes.enumerated() {
-                try NIfTI.write(result.probabilities[k], to: out.appendingPathComponent("\(name).nii.gz"), options: NIfTIWriteOptions(overwrite: force))
+                try write(result.probabilities[k], "\(name).nii.gz")
                 volumesML[name] = try result.labels.data.eq(.double(Double(k + 1))).sum().item() * voxelML
             }
-            try NIfTI.write(result.labels, to: out.appendingPathComponent("labels.nii.gz"), options: NIfTIWriteOptions(dtype: .uint8, overwrite: force))
-            try NIfTI.write(Volume(data: try brain.data.ne(.double(0)).to(.uint8), affine: brain.affine), to: out.appendingPathComponent("mask.nii.gz"),
-                            options: NIfTIWriteOptions(dtype: .uint8, overwrite: force))
-            if let lesions {
-                try NIfTI.write(lesions, to: out.appendingPathComponent("wmh.nii.gz"), options: NIfTIWriteOptions(dtype: .uint8, overwrite: force))
+            try write(result.labels, "labels.nii.gz", .uint8)
+            try write(outcome.mask, "mask.nii.gz", .uint8)
+            if let lesions = outcome.lesions {
+                try write(lesions, "wmh.nii.gz", .uint8)
                 volumesML["wmh"] = try lesions.data.to(.float64).sum().item() * voxelML
             }
             let means = Dictionary(uniqueKeysWithValues: TissueSegmentation.classes.enumerated().map { k, name in
@@ -128,11 +120,12 @@ struct Segment: ParsableCommand {
                                             atlas: atlasPaths, n4: !noN4, iterations: result.iterations, logLikelihood: result.logLikelihood,
                                             means: means, volumesML: volumesML, seconds: Date().timeIntervalSince(start)),
                               to: out.appendingPathComponent("segment.json").path, overwrite: force)
-            print(String(format: "%@: CSF %.0f ml, GM %.0f ml, WM %.0f ml%@ (EM %d iterations, %.1f s)", folder, volumesML["csf"]!, volumesML["gm"]!,
-                         volumesML["wm"]!, volumesML["wmh"].map { String(format: ", WMH %.2f ml", $0) } ?? "", result.iterations, Date().timeIntervalSince(start)))
-        } catch let e as ITKError {
-            throw CLIError("\(scans[0]): \(e.message)")
+        } catch {
+            for w in written { try? FileManager.default.removeItem(atPath: w) }
+            throw error
         }
+        print(String(format: "%@: CSF %.0f ml, GM %.0f ml, WM %.0f ml%@ (EM %d iterations, %.1f s)", folder, volumesML["csf"]!, volumesML["gm"]!,
+                     volumesML["wm"]!, volumesML["wmh"].map { String(format: ", WMH %.2f ml", $0) } ?? "", result.iterations, Date().timeIntervalSince(start)))
     }
 }
 

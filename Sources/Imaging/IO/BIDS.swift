@@ -160,6 +160,33 @@ public enum BIDS {
         }
     }
 
+    /// Whether a scan of these voxel sizes has thick slices worth reconstructing at `target` mm:
+    /// its largest spacing at least `minimumRatio` times its smallest, and above the target (5%).
+    public static func isThickSlice(spacing: [Double], target: Double, minimumRatio: Double) -> Bool {
+        guard let lo = spacing.min(), let hi = spacing.max(), lo > 0 else { return false }
+        return hi >= minimumRatio * lo && hi > target * 1.05
+    }
+
+    /// The voxel sizes a NIfTI header states (|pixdim[1...3]|), refused unless positive and 3-D.
+    public static func voxelSizes(of url: URL) throws -> [Double] {
+        let header = try NIfTI.readHeader(url).header
+        let spacing = (1...3).map { Swift.abs(header.pixdim[$0]) }
+        guard header.dim[0] >= 3, spacing.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw Failure.badName("\(url.path): pixdim[1...3] = \(spacing); expected positive voxel sizes of a 3-D volume")
+        }
+        return spacing
+    }
+
+    /// The dataset_description.json of derivatives made from `raw` by `generatedBy`.
+    public static func derivativeDescription(of raw: Dataset, name: String, generatedBy: [String: Any]) -> [String: Any] {
+        ["Name": "\(name) of \(raw.description["Name"] as? String ?? "a BIDS dataset")",
+         "BIDSVersion": version,
+         "DatasetType": "derivative",
+         "GeneratedBy": [generatedBy],
+         "SourceDatasets": [["URL": raw.root.absoluteString]],
+         "DatasetLinks": ["raw": raw.root.absoluteString]]
+    }
+
     /// `I/N`: the I-th of N shards (1-based).
     public struct Shard: Equatable, Sendable {
         public var index: Int

@@ -123,6 +123,49 @@ public enum TissueSegmentation {
                       iterations: done, logLikelihood: logLikelihood)
     }
 
+    /// A template head with its tissue maps (MNI152 2009a: brain-extracted T1, GM, WM).
+    public struct Atlas {
+        public var t1: Volume
+        public var gm: Volume
+        public var wm: Volume
+        public init(t1: Volume, gm: Volume, wm: Volume) {
+            self.t1 = t1
+            self.gm = gm
+            self.wm = wm
+        }
+    }
+
+    public struct Outcome {
+        public var segmentation: Result
+        public var mask: Volume
+        /// WMH (uint8), when asked for.
+        public var lesions: Volume?
+    }
+
+    /// The whole chain of `upres segment`: the brain mask (`mask`, or `BrainExtraction` on the first
+    /// scan), N4 of every scan inside it (unless `n4` is false), the atlas's priors carried by the
+    /// template's registration, EM, and WMH on the scan at `flair` when given.
+    public static func run(_ scans: [Volume], mask: Volume?, atlas: Atlas, n4: Bool = true, flair: Int? = nil,
+                           settings: Settings = Settings()) throws -> Outcome {
+        guard let first = scans.first else { throw ITKError("segmentation: no scan given") }
+        let brain: Volume, transform: SpatialTransform
+        if let mask {
+            guard mask.shape == first.shape, mask.affine.maxDifference(first.affine) < 1e-3 else {
+                throw ITKError("segmentation: the mask's grid (\(mask.shape)) differs from the scans' (\(first.shape))")
+            }
+            brain = mask
+            transform = try BrainExtraction.templateTransform(first, template: atlas.t1, brain: mask)
+        } else {
+            let r = try BrainExtraction.mask(first, template: atlas.t1, templateMask: atlas.t1)
+            (brain, transform) = (r.mask, r.transform)
+        }
+        let corrected = n4 ? try scans.map { try BiasCorrection.n4($0, mask: brain).corrected } : scans
+        let priors = try atlasPriors(gm: atlas.gm, wm: atlas.wm, brain: atlas.t1, transform: transform, onto: first)
+        let result = try segment(corrected, mask: brain, priors: priors, settings: settings)
+        let lesions = try flair.map { try hyperintensities(flair: corrected[$0], mask: brain, wm: result.probabilities[2]) }
+        return Outcome(segmentation: result, mask: Volume(data: try brain.data.ne(.double(0)).to(.uint8), affine: brain.affine), lesions: lesions)
+    }
+
     /// The atlas's CSF, GM and WM maps on the scan's grid: GM and WM carried through `transform`
     /// (template to scan, as `BrainExtraction` returns it), CSF the rest of the template's brain
     /// mask (1 - GM - WM inside it). Maps stored as integers (nilearn's MNI152 maps are uint8,
@@ -158,18 +201,12 @@ public enum TissueSegmentation {
         let sd = try values.std().item()
         guard sd > 0 else { throw ITKError("WMH: the FLAIR is constant inside the brain") }
         let z = try (f - mean) / sd
-        let wmRegion = try dilate(wm.data.gt(.double(0.5)), radius: 1).logicalAnd(inside)
+        let wmRegion = try Morphology.dilate(wm.data.gt(.double(0.5)), radius: 1).logicalAnd(inside)
         let candidates = try z.gt(.double(1.3)).logicalAnd(wmRegion).to(.float32)
         let smooth = try gaussian(candidates, sigma: 1)
         var lesions = try smooth.ge(.double(0.1)).logicalAnd(z.ge(.double(0.95))).logicalAnd(wmRegion)
         lesions = try removeSmallClusters(lesions, minimum: minimumVoxels)
         return Volume(data: try lesions.to(.uint8), affine: flair.affine)
-    }
-
-    static func dilate(_ m: Tensor, radius: Int) throws -> Tensor {
-        let k = 2 * radius + 1
-        return try m.to(.float32).unsqueeze(0).unsqueeze(0).maxPool3d(kernelSize: [k, k, k], stride: [1, 1, 1], padding: [radius, radius, radius])
-            .squeeze(0).squeeze(0).gt(.double(0.5))
     }
 
     /// A separable Gaussian blur (sigma in voxels, truncated at 3 sigma, zero outside).
