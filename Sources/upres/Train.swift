@@ -112,6 +112,16 @@ struct Train: ParsableCommand {
             let stacks = try Self.stacks(cfg)
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, stacks: stacks, distributed: distributed)
             data = "\(stacks.train.count) training stacks, \(stacks.validation.count) validation stacks"
+        case .volume:
+            let (train, validation): (VolumePatchSampler, VolumePatchSampler)
+            do { (train, validation) = try VolumePatchSampler.samplers(cfg) { p in
+                let v = try VolumeIO.read(p).volume
+                try VolumeIO.requireScalar(v, p)
+                return v
+            } } catch let e as ModelError { throw CLIError("\(e)") }
+            trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation), distributed: distributed)
+            data = "3-D patches of \(train.sources.count) training and \(validation.sources.count) validation volumes"
+                + (cfg.data.balance.map { String(format: ", %.0f%% centred in %@", 100 * $0.fraction, $0.mask) } ?? "")
         case .outputGrid, .thickSlices:
             let (train, validation) = try Self.planeSamplers(cfg)
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation), distributed: distributed)
@@ -238,6 +248,11 @@ struct Train: ParsableCommand {
         } else {
             guard !cfg.data.trainVolumes.isEmpty else { throw CLIError("the configuration gives no data.trainVolumes") }
         }
+        let region = try cfg.data.balance.map { b -> Volume in
+            let v = try VolumeIO.read(b.mask).volume
+            try VolumeIO.requireScalar(v, b.mask)
+            return v
+        }
         func sources(_ subjects: [[String]]) throws -> [DegradedSliceSampler.Source] {
             try subjects.map { paths in
                 let volumes = try paths.map { p -> Volume in
@@ -249,15 +264,18 @@ struct Train: ParsableCommand {
                     var source = try DegradedSliceSampler.Source.subject(volumes, names: paths, percentiles: cfg.task.normalizationPercentiles,
                                                                          mixture: cfg.data.contrastAugmentation)
                     source.features = try cfg.data.contextFeatures(of: paths[0], count: cfg.model.configuration.contextFeatures)
+                    source.region = try region.map { try CentreSampling.regionPositions(mask: $0, on: volumes[0].grid, name: "\(cfg.data.balance!.mask) on \(paths[0])") }
                     return source
                 } catch let e as ModelError { throw CLIError("\(e)") }
             }
         }
         func sampler(_ s: [DegradedSliceSampler.Source]) throws -> DegradedSliceSampler {
-            try DegradedSliceSampler(sources: s, degradations: cfg.data.degradation!, patch: cfg.data.patchWidth,
-                                     contract: cfg.model.contract, foregroundFraction: cfg.data.foregroundFraction,
-                                     flips: cfg.data.flips, intensityScale: cfg.data.intensityScale,
-                                     contrastAugmentation: cfg.data.contrastAugmentation)
+            let sampler = try DegradedSliceSampler(sources: s, degradations: cfg.data.degradation!, patch: cfg.data.patchWidth,
+                                                   contract: cfg.model.contract, foregroundFraction: cfg.data.foregroundFraction,
+                                                   flips: cfg.data.flips, intensityScale: cfg.data.intensityScale,
+                                                   contrastAugmentation: cfg.data.contrastAugmentation)
+            sampler.regionFraction = cfg.data.balance?.fraction ?? 0
+            return sampler
         }
         func lists(_ subjects: [[String: String]]?, _ volumes: [String]) throws -> [[String]] {
             guard fused else { return volumes.map { [$0] } }

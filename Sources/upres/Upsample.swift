@@ -240,7 +240,18 @@ struct Upsample: ParsableCommand {
         var result: Volume
         var mode = "model"
         do {
-            if method == nil {
+            if method == nil, let loaded = shared, loaded.contract.isVolume {
+                // A 3-D model restores the input on its own grid (seed 002: k-space truncation).
+                guard !adapt && !selfSupervised else {
+                    throw CLIError("--adapt and --self-supervised train 2-D thick-slice models on the scan; \(loaded.name) is a 3-D model restoring volumes on their own grid")
+                }
+                file = loaded
+                let bar = ProgressBar(label: "upsample", quiet: quiet)
+                (result, report) = try Reconstruction.restore(v, model: loaded, options: .init(memoryBudget: memory << 20, device: global.device)) {
+                    bar.update($0, $1)
+                }
+                bar.finish()
+            } else if method == nil {
                 // The acquired thickness: the flag, else what the source states (DICOM SliceThickness,
                 // directly or through the NIfTI's BIDS/dcm2niix sidecar).
                 let thickness = sliceThickness ?? v.metadata.sliceThickness

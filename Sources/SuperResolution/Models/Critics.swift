@@ -38,6 +38,7 @@ public enum CriticRegistry {
         DCGANCriticConfig.architecture: DCGANCriticConfig.self,
         PatchGANCriticConfig.architecture: PatchGANCriticConfig.self,
         UNetSNCriticConfig.architecture: UNetSNCriticConfig.self,
+        PatchGAN3dCriticConfig.architecture: PatchGAN3dCriticConfig.self,
     ]
 
     public static var architectures: [String] { configurations.keys.sorted() }
@@ -392,4 +393,96 @@ public final class UNetSNCritic: Module, CriticNetwork {
         let s = try scores(fromLastFeatures: features(x).last!)
         return try s.narrow(2, start: 0, length: x.shape[2]).narrow(3, start: 0, length: x.shape[3])
     }
+}
+
+// MARK: - 3-D PatchGAN critic (seed 002's mDCSRN-WGAN)
+
+/// A 3-D PatchGAN for 3-D models' adversarial training (seed 002's WGAN): a stride-2 4 x 4 x 4
+/// convolution with LeakyReLU, `layers - 1` more stride-2 convolutions and one stride-1
+/// convolution, each followed by layer normalization (GroupNorm with one group: no batch
+/// statistics, as the gradient penalty needs) and LeakyReLU; a final 4 x 4 x 4 convolution
+/// gives one score per patch.
+public struct PatchGAN3dCriticConfig: CriticConfiguration, Equatable {
+    public static let architecture = "patchgan3d"
+    public var architecture: String = PatchGAN3dCriticConfig.architecture
+    public var inChannels: Int
+    public var features: Int
+    public var layers: Int
+    public var negativeSlope: Double
+
+    public init(inChannels: Int = 1, features: Int = 16, layers: Int = 2, negativeSlope: Double = 0.2) {
+        self.inChannels = inChannels
+        self.features = features
+        self.layers = layers
+        self.negativeSlope = negativeSlope
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case architecture, inChannels, features, layers, negativeSlope }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = PatchGAN3dCriticConfig()
+        architecture = try c.value(.architecture, or: d.architecture)
+        inChannels = try c.value(.inChannels, or: d.inChannels)
+        features = try c.value(.features, or: d.features)
+        layers = try c.value(.layers, or: d.layers)
+        negativeSlope = try c.value(.negativeSlope, or: d.negativeSlope)
+    }
+
+    public var smallestInputShape: [Int] { [1, inChannels, 3 << layers, 3 << layers, 3 << layers] }
+
+    public func validate() throws {
+        guard inChannels >= 1, features >= 1, (1...4).contains(layers), negativeSlope >= 0 else {
+            throw ModelError.invalid("patchgan3d critic: inChannels and features must be >= 1, layers 1 to 4, negativeSlope >= 0")
+        }
+    }
+
+    public func makeCritic(generator: Generator?) throws -> any CriticNetwork { try PatchGAN3dCritic(self, generator: generator) }
+}
+
+public final class PatchGAN3dCritic: Module, CriticNetwork {
+    public let config: PatchGAN3dCriticConfig
+    public var configuration: any CriticConfiguration { config }
+    let convs: [Conv3d]
+    let norms: [GroupNorm]
+    let head: Conv3d
+
+    public init(_ config: PatchGAN3dCriticConfig, generator: Generator?) throws {
+        try config.validate()
+        self.config = config
+        var convs = [try Conv3d(inChannels: config.inChannels, outChannels: config.features, kernelSize: 4, stride: 2, padding: 1,
+                                generator: generator)]
+        var norms: [GroupNorm] = []
+        var channels = config.features
+        for i in 1...config.layers {
+            let out = config.features << Swift.min(i, 3)
+            convs.append(try Conv3d(inChannels: channels, outChannels: out, kernelSize: 4, stride: i < config.layers ? 2 : 1, padding: 1,
+                                    generator: generator))
+            norms.append(try GroupNorm(groups: 1, channels: out))
+            channels = out
+        }
+        self.convs = convs
+        self.norms = norms
+        head = try Conv3d(inChannels: channels, outChannels: 1, kernelSize: 4, padding: 1, generator: generator)
+        super.init()
+    }
+
+    public func features(_ x: Tensor) throws -> [Tensor] {
+        let side = config.smallestInputShape[2]
+        guard x.rank == 5, x.shape[1] == config.inChannels, x.shape.dropFirst(2).allSatisfy({ $0 >= side }) else {
+            throw ModelError.invalid("patchgan3d critic judges (N, \(config.inChannels), D, H, W) volumes with sides >= \(side), got \(x.shape)")
+        }
+        var h = try convs[0](x).leakyRelu(negativeSlope: config.negativeSlope)
+        var out = [h]
+        for (conv, norm) in zip(convs.dropFirst(), norms) {
+            h = try norm(conv(h)).leakyRelu(negativeSlope: config.negativeSlope)
+            out.append(h)
+        }
+        return out
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try scores(fromLastFeatures: features(x).last!) }
+
+    public func scores(fromLastFeatures h: Tensor) throws -> Tensor { try head(h) }
 }

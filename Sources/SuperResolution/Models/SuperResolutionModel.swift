@@ -13,11 +13,20 @@ public enum InputContract: Sendable, Equatable, CustomStringConvertible {
     /// (N, channels, R, W) -> (N, 1, R, W) with R the output rows. Serves any factor, integer
     /// or not, in the range the model's task states.
     case outputGrid(channels: Int)
+    /// 3-D patches on one grid: (N, channels, D, H, W) -> (N, 1, D, H, W). The input is already
+    /// at the target spacing (restoration: k-space truncation, zero-filled; seed 002).
+    case volume(channels: Int)
 
     public var channels: Int {
         switch self {
-        case .thickSlices(let c, _), .outputGrid(let c): c
+        case .thickSlices(let c, _), .outputGrid(let c), .volume(let c): c
         }
+    }
+
+    /// Whether the model is a 3-D network on patches of one grid.
+    public var isVolume: Bool {
+        if case .volume = self { return true }
+        return false
     }
 
     /// The integer factor of a thick-slice model; nil for models on the output grid.
@@ -30,6 +39,7 @@ public enum InputContract: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .thickSlices(let c, let f): "thick slices, \(c) neighbour channel\(c == 1 ? "" : "s"), factor \(f)"
         case .outputGrid(let c): "slices on the output grid (any factor), \(c) neighbour channel\(c == 1 ? "" : "s")"
+        case .volume(let c): "3-D patches on the output grid (restoration), \(c) channel\(c == 1 ? "" : "s")"
         }
     }
 }
@@ -66,6 +76,17 @@ public protocol SuperResolutionModel: Module {
     func callAsFunction(_ x: Tensor) throws -> Tensor
 }
 
+/// A 3-D network (the `.volume` contract): reconstruction runs it on overlapping patches.
+public protocol VolumetricModel: SuperResolutionModel {
+    /// Bytes of activations per voxel of an input patch in a forward pass without gradients.
+    var bytesPerVoxel: Int { get }
+}
+
+extension VolumetricModel {
+    /// A slice of `rows` x `width` voxels, one voxel deep.
+    public func memoryPerSlice(rows: Int, width: Int) -> Int { bytesPerVoxel * rows * width }
+}
+
 extension SuperResolutionModel {
     public var contract: InputContract { configuration.contract }
     public var architecture: String { type(of: configuration).architecture }
@@ -80,6 +101,7 @@ public enum ModelRegistry {
         AttentionUNetConfig.architecture: AttentionUNetConfig.self,
         RRDBNetConfig.architecture: RRDBNetConfig.self,
         ResidualAttentionUNetConfig.architecture: ResidualAttentionUNetConfig.self,
+        MDCSRNConfig.architecture: MDCSRNConfig.self,
     ]
 
     public static var architectures: [String] { configurations.keys.sorted() }

@@ -68,6 +68,7 @@ public enum Reconstruction {
 
     /// What one reconstruction did (for sidecars).
     public struct Report: Codable, Sendable {
+        /// The through-plane axis; -1 for 3-D models restoring the input's own grid.
         public var throughPlaneAxis: Int
         public var factor: Double
         public var inPlaneResampled: Bool
@@ -81,6 +82,8 @@ public enum Reconstruction {
         /// The isotropic voxel size the model worked at before the result was resampled to the
         /// target (scan-trained models for non-integer factors).
         public var workingSpacing: Double?
+        /// 3-D models: the patch side (voxels); `slices` then counts the patches.
+        public var patch: Int? = nil
     }
 
     /// Checks an input for the main job; the error names the problem.
@@ -487,6 +490,8 @@ public enum Reconstruction {
                 throw ModelError.invalid(String(format: "the slice spacing %.3g mm / target %.3g mm = factor %.3g, but model %@ reconstructs factor %d (%.3g mm -> %.3g mm); use a model for any factor, --self-supervised, or --interp",
                                                 spacing, target, f, file.name, factor, file.task.sliceSpacing, file.task.targetSpacing))
             }
+        case .volume:
+            throw ModelError.invalid("model \(file.name) is a 3-D model restoring volumes on their own grid (\(file.task.targetSpacing) mm voxels), not a thick-slice reconstruction; give it an input already at \(file.task.targetSpacing) mm")
         case .outputGrid:
             if !adapting, let range = file.task.factors, range.count == 2, !(range[0] - 1e-3...range[1] + 1e-3).contains(f) {
                 throw ModelError.invalid(String(format: "the slice spacing %.3g mm / target %.3g mm = factor %.3g is outside the factors %.3g to %.3g model %@ was trained for; use --adapt, --self-supervised or --interp",

@@ -116,6 +116,9 @@ public final class DegradedSliceSampler: BatchSource {
         /// The subject's other contrasts on the same grid, normalized alike (seed 000's fusion):
         /// further channel groups of the input; `volume` is the contrast reconstructed.
         public var contrasts: [Tensor] = []
+        /// Voxels (M, 3) of a region that `regionFraction` of the patches are centred in
+        /// (seed 002's balanced sampling; `data.balance`), nil for none.
+        public var region: Tensor?
 
         public init(volume: Tensor, acrossAxes: [Int], voxelSize: Double, foreground: Tensor? = nil, mixture: GaussianMixture? = nil,
                     name: String) {
@@ -144,6 +147,8 @@ public final class DegradedSliceSampler: BatchSource {
     /// (per row sigma * sqrt(1 - sum of the row's weights squared)), so the model meets at
     /// training the noise it meets on the scan. Thick-slice contracts only.
     public let inputNoise: Double
+    /// The fraction of patches centred in their source's region (`data.balance`).
+    public var regionFraction: Double = 0
 
     public init(sources: [Source], degradations: DegradationRange, patch: Int = 48, contract: InputContract = .outputGrid(channels: 1),
                 foregroundFraction: Double = 0.9, flips: Bool = true, intensityScale: Double = 0.1, contrastAugmentation: Bool = false,
@@ -326,22 +331,12 @@ public final class DegradedSliceSampler: BatchSource {
         return (source, across, rowAxis, colAxis, try position(in: source, generator: g))
     }
 
-    /// A foreground voxel (weighted when the source has weights), or any voxel.
+    /// A region voxel (balanced sampling), a foreground voxel (weighted when the source has
+    /// weights), or any voxel.
     func position(in source: Source, generator g: Generator) throws -> [Int] {
-        if let fg = source.foreground, fg.shape[0] > 0, try Self.uniform(g) < foregroundFraction {
-            var index: Int
-            if let c = source.cumulativeWeights, let total = c.last, total > 0 {
-                // Inverse transform sampling on the cumulative weights (binary search).
-                let u = try Self.uniform(g) * total
-                var (lo, hi) = (0, c.count - 1)
-                while lo < hi { let mid = (lo + hi) / 2; if c[mid] <= u { lo = mid + 1 } else { hi = mid } }
-                index = lo
-            } else {
-                index = try Self.draw(fg.shape[0], g)
-            }
-            return try fg.select(0, index).toArray(Int64.self).map(Int.init)
-        }
-        return try (0..<3).map { try Self.draw(source.volume.shape[$0], g) }
+        try CentreSampling(foregroundFraction: foregroundFraction, regionFraction: regionFraction)
+            .draw(shape: source.volume.shape, foreground: source.foreground, cumulativeWeights: source.cumulativeWeights,
+                  region: source.region, generator: g).position
     }
 
     /// Seed 004's contrast change on a strip, when enabled.

@@ -164,6 +164,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             guard Swift.abs(task.sliceSpacing / task.targetSpacing - Double(factor)) < 1e-6 else {
                 throw ModelError.invalid("task: slice spacing \(task.sliceSpacing) / target \(task.targetSpacing) is not the model factor \(factor)")
             }
+        case .volume:
+            guard Swift.abs(task.sliceSpacing - task.targetSpacing) < 1e-6 else {
+                throw ModelError.invalid("task: a 3-D model restores on one grid: sliceSpacing \(task.sliceSpacing) must equal targetSpacing \(task.targetSpacing)")
+            }
         case .outputGrid:
             guard let f = task.factors, f.count == 2, f[0] >= 1, f[0] <= f[1] else {
                 throw ModelError.invalid("task.factors must be [lowest, highest] (>= 1) for a model on the output grid")
@@ -591,11 +595,19 @@ public final class Trainer {
             absSum += try pred.l1Loss(hr).item() * Double(n)
             sqSum += try pred.mseLoss(hr).item() * Double(n)
             voxels += n
-            if Swift.min(pred.shape[2], pred.shape[3]) >= 11 {
-                ssimSum += try SSIM().compare(pred.squeeze(1), hr.squeeze(1), dims: 2, dataRange: .value(1)).mean * Double(hr.shape[0])
+            // 3-D models' patches (N, 1, D, H, W): SSIM in 3-D, the middle plane as the image.
+            let dims = pred.rank - 2
+            if pred.shape.dropFirst(2).min()! >= 11 {
+                ssimSum += try SSIM().compare(pred.squeeze(1), hr.squeeze(1), dims: dims, dataRange: .value(1)).mean * Double(hr.shape[0])
                 ssimCount += hr.shape[0]
             }
-            if images.isEmpty { images = ["val/sr": try pred.select(0, 0).select(0, 0), "val/hr": try hr.select(0, 0).select(0, 0)] }
+            if images.isEmpty {
+                func plane(_ t: Tensor) throws -> Tensor {
+                    let x = try t.select(0, 0).select(0, 0)
+                    return dims == 3 ? try x.select(0, x.shape[0] / 2) : x
+                }
+                images = ["val/sr": try plane(pred), "val/hr": try plane(hr)]
+            }
         }
         let l1 = absSum / Double(voxels)
         let psnr = 10 * log10(1 / (sqSum / Double(voxels)))

@@ -67,19 +67,52 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// contrasts must share one grid (co-registered). Used instead of trainVolumes.
     public var subjects: [[String: String]]?
     public var validationSubjects: [[String: String]]?
+    /// 3-D models (restoration on one grid, seed 002): how each HR volume is degraded into the
+    /// model's input, e.g. {"model": {"kspace": {"factor": 4, "axes": [0, 1, 2], "mode": "3d", ...}}}
+    /// (the JSON of `upres simulate`'s sidecar `settings`); the output must stay on the HR grid.
+    /// `patchWidth` is then the side of the cubic patches.
+    public var simulation: SimulationSettings?
+    /// Region-balanced sampling (seed 002): this fraction of the patches is centred in a region
+    /// mask (the cerebellum), the rest drawn as usual. Planes (data.degradation) and 3-D models.
+    public var balance: RegionBalance?
+
+    /// A region mask and the fraction of patches drawn from it.
+    public struct RegionBalance: Codable, Sendable, Equatable {
+        /// A NIfTI mask (non-zero inside), carried onto each training volume's grid through world
+        /// coordinates (nearest neighbour): one mask in template space serves every volume there.
+        public var mask: String
+        public var fraction: Double
+
+        public init(mask: String, fraction: Double = 0.5) {
+            self.mask = mask
+            self.fraction = fraction
+        }
+
+        public func validate() throws {
+            guard (0...1).contains(fraction) else { throw ModelError.invalid("data.balance.fraction \(fraction) must be in [0, 1]") }
+            guard !mask.isEmpty else { throw ModelError.invalid("data.balance.mask: give the region mask's path") }
+        }
+    }
 
     public enum Sampling: String, Codable, Sendable, CaseIterable { case patches, slices }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case manifest, trainVolumes, validationVolumes, variants, directions, thickness, thicknessJitter, patchWidth, patchRows,
              foregroundFraction, flips, intensityScale, noise, validationPatches, simulateBias, simulateNoise, sampling, dihedral,
-             degradation, contrastAugmentation, context, subjects, validationSubjects
+             degradation, contrastAugmentation, context, subjects, validationSubjects, simulation, balance
     }
 
     /// Checks the fields the model's contract needs.
     public func validate(for contract: InputContract) throws {
+        try balance?.validate()
+        if simulation != nil, contract.isVolume == false {
+            throw ModelError.invalid("data.simulation makes pairs for 3-D models; 2-D models take data.degradation or data.manifest")
+        }
         switch contract {
         case .thickSlices where degradation == nil:
+            guard balance == nil else {
+                throw ModelError.invalid("data.balance draws patches from a region of the volumes trained on: give data.degradation (planes), not simulated stacks")
+            }
             guard !contrastAugmentation else {
                 throw ModelError.invalid("data.contrastAugmentation applies to training on planes (data.degradation); give data.degradation too")
             }
@@ -99,6 +132,17 @@ public struct DataConfig: Codable, Sendable, Equatable {
                 throw ModelError.invalid("data.degradation (spacing, thicknessRatio, profiles) is needed to train a model on the output grid")
             }
             try d.validate()
+        case .volume:
+            guard manifest == nil, degradation == nil else {
+                throw ModelError.invalid("3-D models train on pairs made by data.simulation from data.trainVolumes, not on data.manifest or data.degradation")
+            }
+            guard let sim = simulation else {
+                throw ModelError.invalid("data.simulation is needed to train a 3-D model (e.g. {\"model\": {\"kspace\": {\"factor\": 4, \"axes\": [0, 1, 2], \"mode\": \"3d\"}}})")
+            }
+            guard case .kspace(let k) = sim.model, !k.reducedMatrix else {
+                throw ModelError.invalid("data.simulation: a 3-D model restores on one grid, so its pairs must stay on the HR grid: k-space truncation, zero-filled (not \(sim.model.name)\(sim.model.name == "kspace" ? " on the reduced matrix" : ""))")
+            }
+            guard patchWidth >= 8 else { throw ModelError.invalid("data.patchWidth \(patchWidth): 3-D patches need a side of at least 8") }
         }
     }
 
@@ -129,6 +173,8 @@ public struct DataConfig: Codable, Sendable, Equatable {
         context = try c.decodeIfPresent([String: [Double]].self, forKey: .context)
         subjects = try c.decodeIfPresent([[String: String]].self, forKey: .subjects)
         validationSubjects = try c.decodeIfPresent([[String: String]].self, forKey: .validationSubjects)
+        simulation = try c.decodeIfPresent(SimulationSettings.self, forKey: .simulation)
+        balance = try c.decodeIfPresent(RegionBalance.self, forKey: .balance)
     }
 
     /// Each subject's volumes in the order of `contrasts` (the task's input contrasts),

@@ -1,0 +1,204 @@
+import Foundation
+import Imaging
+import NN
+@testable import SuperResolution
+import Testing
+import Torch
+
+/// Seed 002: the 3-D network, its critic, patch-wise 3-D inference, region-balanced sampling and a
+/// 3-D adversarial run through the generic trainer.
+@Suite struct VolumeModelTests {
+    static let fixture = Result { try Safetensors.read(packageRoot.appendingPathComponent("Tests/Fixtures/mdcsrn/mdcsrn.safetensors")).tensors }
+
+    static func state(_ prefix: String) throws -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (k, v) in try fixture.get() where k.hasPrefix(prefix) { out[String(k.dropFirst(prefix.count))] = v }
+        return out
+    }
+
+    /// mDCSRN against its PyTorch twin (bench/mdcsrn_reference.py; fixture from
+    /// Tests/Fixtures/mdcsrn/make_reference.py), with and without the residual.
+    @Test func mDCSRNEqualsItsPyTorchTwin() throws {
+        let f = try Self.fixture.get()
+        for (name, residual) in [("mdcsrn", true), ("mdcsrn_plain", false)] {
+            let net = try MDCSRN(MDCSRNConfig(features: 4, growth: 3, blocks: 2, units: 2, residual: residual))
+            try net.loadStateDict(Self.state("\(name).state."), strict: true, source: name)
+            net.eval()
+            let out = try withNoGrad { try net(f["\(name).input"]!) }
+            #expect(out.shape == [2, 1, 9, 10, 11])
+            #expect(try (out - f["\(name).output"]!).abs().max().item() < 1e-5, "\(name)")
+        }
+        let spec = try JSONDecoder().decode(ModelSpec.self, from: Data(#"{"architecture": "mdcsrn", "blocks": 3}"#.utf8))
+        #expect(spec.contract == .volume(channels: 1))
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(ModelSpec.self, from: Data(#"{"architecture": "mdcsrn", "block": 3}"#.utf8)) }
+        #expect(throws: ModelError.self) { try MDCSRNConfig(growth: 0).validate() }
+        let critic = try PatchGAN3dCritic(PatchGAN3dCriticConfig(features: 4, layers: 2), generator: nil)
+        try critic.loadStateDict(Self.state("critic.state."), strict: true, source: "critic")
+        let scores = try withNoGrad { try critic(f["critic.input"]!) }
+        #expect(scores.shape == f["critic.output"]!.shape)
+        #expect(try (scores - f["critic.output"]!).abs().max().item() < 1e-5)
+        #expect(throws: ModelError.self) { try critic(Tensor.zeros([1, 1, 11, 12, 12])) }
+    }
+
+    /// A smooth test volume with structure at every scale.
+    static func phantom(_ shape: [Int]) throws -> Tensor {
+        let n = shape.reduce(1, *)
+        var v = [Float](repeating: 0, count: n)
+        for i in 0..<shape[0] { for j in 0..<shape[1] { for k in 0..<shape[2] {
+            let x = Double(i), y = Double(j), z = Double(k)
+            v[(i * shape[1] + j) * shape[2] + k] = Float(0.5 + 0.3 * sin(x * 0.4) * cos(y * 0.3) + 0.2 * sin(0.7 * z + 0.2 * x))
+        } } }
+        return try Tensor(v, shape: shape)
+    }
+
+    /// The mean |jump| across each plane between two tiles' kept parts of a difference map, per
+    /// axis and plane: a seam shows as a jump there that the difference does not have elsewhere.
+    static func seamJumps(_ d: Tensor, plan: Reconstruction.PatchPlan) throws -> [Double] {
+        var jumps: [Double] = []
+        for axis in 0..<3 {
+            let tiles = try plan.tiles(d.shape[axis])
+            for t in tiles.dropLast() {
+                // The plane where the next tile's weight starts to dominate: the end of this core.
+                for boundary in [tiles.first(where: { $0.start > t.start })!.lo, t.hi - 1] where boundary > 0 && boundary < d.shape[axis] {
+                    let a = try d.narrow(axis, start: boundary - 1, length: 1), b = try d.narrow(axis, start: boundary, length: 1)
+                    jumps.append(try (b - a).abs().mean().item())
+                }
+            }
+        }
+        return jumps
+    }
+
+    /// Patch-wise inference equals the network on the whole volume (the kept cores hold each
+    /// voxel's whole receptive field), with no jump at the patch borders; the same check finds
+    /// the seams of a naive tiling (no margin, no blending), so it can fail.
+    @Test func patchwiseInferenceEqualsWholeVolumeInferenceWithoutSeams() throws {
+        try manualSeed(3)
+        let net = try MDCSRN(MDCSRNConfig(features: 4, growth: 3, blocks: 2, units: 2), generator: Generator(seed: 3))
+        net.eval()
+        let x = try Self.phantom([30, 27, 33])
+        let whole = try withNoGrad { try net(x.unsqueeze(0).unsqueeze(0)) }.select(0, 0).select(0, 0)
+        #expect(net.receptiveRadius == 5)
+        let plan = Reconstruction.PatchPlan(patch: 18, margin: net.receptiveRadius, taper: 3)
+        #expect(try plan.tiles(30).count >= 4)
+        var patches = 0
+        let tiled = try Reconstruction.patchwise(x.unsqueeze(0), model: net, plan: plan) { done, _ in patches = done }
+        #expect(patches == (try [30, 27, 33].map { try plan.tiles($0).count }.reduce(1, *)))
+        let difference = try tiled - whole
+        #expect(try difference.abs().max().item() < 1e-4)
+        #expect(try Self.seamJumps(difference, plan: plan).max()! < 1e-5)
+        let naive = Reconstruction.PatchPlan(patch: 18, margin: 0, taper: 0)
+        let seams = try Self.seamJumps(try Reconstruction.patchwise(x.unsqueeze(0), model: net, plan: naive) - whole, plan: naive)
+        #expect(seams.max()! > 1e-3, "a tiling without margins must show its seams: \(seams)")
+        // A volume smaller than the patch is one patch; a patch too small for the radius is refused.
+        #expect(try Reconstruction.PatchPlan(patch: 64, margin: 5).tiles(20).count == 1)
+        #expect(throws: ModelError.self) { try Reconstruction.PatchPlan(patch: 12, margin: 5, taper: 3).tiles(40) }
+    }
+
+    /// Seed 002's balance: the requested fraction of 10,000 patch centres comes from the region
+    /// (within 2%), and the centres that land in the region are that fraction plus the region's
+    /// share of the rest (drawn from the foreground as before).
+    @Test func balancedSamplingDrawsTheRequestedFraction() throws {
+        let shape = [40, 40, 40]
+        let foreground = try Tensor.ones(shape).nonzero()
+        let inRegion = try Tensor.zeros(shape, dtype: .bool)
+        _ = try inRegion.narrow(0, start: 30, length: 8).narrow(1, start: 5, length: 10).narrow(2, start: 12, length: 6).fill_(.bool(true))
+        let region = try inRegion.nonzero()
+        let share = Double(region.shape[0]) / Double(foreground.shape[0])
+        for fraction in [0.5, 0.2] {
+            let sampling = CentreSampling(foregroundFraction: 1, regionFraction: fraction)
+            let g = try Generator(seed: 7)
+            var flagged = 0, inside = 0
+            let n = 10_000
+            for _ in 0..<n {
+                let (p, fromRegion) = try sampling.draw(shape: shape, foreground: foreground, cumulativeWeights: nil, region: region, generator: g)
+                if fromRegion { flagged += 1 }
+                if try inRegion.select(0, p[0]).select(0, p[1]).select(0, p[2]).to(.int64).itemInt() != 0 { inside += 1 }
+            }
+            #expect(Swift.abs(Double(flagged) / Double(n) - fraction) < 0.02, "\(flagged) of \(n) for \(fraction)")
+            #expect(Swift.abs(Double(inside) / Double(n) - (fraction + (1 - fraction) * share)) < 0.02, "\(inside) of \(n)")
+        }
+        // Through the 3-D sampler: patches centred in the region (clamped inside the volume).
+        let x = try Self.phantom(shape)
+        let sampler = try VolumePatchSampler(sources: [.init(input: x, target: x, foreground: foreground, region: region, name: "phantom")],
+                                             patch: 8, centres: CentreSampling(foregroundFraction: 1, regionFraction: 0.5))
+        let g = try Generator(seed: 1)
+        var flagged = 0
+        for _ in 0..<100 {
+            let (a, b) = try sampler.batch(size: 10, generator: g, augment: true)
+            #expect(a.shape == [10, 1, 8, 8, 8] && b.shape == a.shape)
+            flagged += sampler.lastCentres.filter(\.fromRegion).count
+        }
+        #expect(Swift.abs(Double(flagged) / 1000 - 0.5) < 0.05)
+        // No region fraction: no extra draw, the stream is the one before balancing existed.
+        let plain = CentreSampling(foregroundFraction: 0.9)
+        let (g1, g2) = (try Generator(seed: 4), try Generator(seed: 4))
+        let a = try plain.draw(shape: shape, foreground: foreground, cumulativeWeights: nil, region: region, generator: g1)
+        let b = try CentreSampling(foregroundFraction: 0.9, regionFraction: 0).draw(shape: shape, foreground: foreground, cumulativeWeights: nil,
+                                                                                    region: nil, generator: g2)
+        #expect(a.position == b.position && !a.fromRegion)
+    }
+
+    /// A 3-D run through the generic trainer: k-space-truncated pairs made on the fly, mDCSRN
+    /// against the 3-D critic under WGAN-GP, balanced sampling; stopped and resumed it ends as
+    /// the uninterrupted run does; its model restores a volume through upsample's path.
+    @Test func aThreeDimensionalAdversarialRunTrainsResumesAndRestores() throws {
+        var data = DataConfig(patchWidth: 12, foregroundFraction: 0.9, validationPatches: 2)
+        data.simulation = SimulationSettings(model: .kspace(KSpaceTruncation(factor: 4, axes: [0, 1, 2], mode: .volume3D)))
+        let folder = try scratchFolder()
+        let hr = Volume(data: try Self.phantom([24, 26, 22]) * 100, affine: .identity)
+        let hrURL = folder.appendingPathComponent("hr.nii.gz")
+        try NIfTI.write(hr, to: hrURL)
+        var mask = hr
+        mask.data = try Tensor.zeros([24, 26, 22])
+        _ = try mask.data.narrow(0, start: 2, length: 6).fill_(.double(1))
+        let maskURL = folder.appendingPathComponent("region.nii.gz")
+        try NIfTI.write(mask, to: maskURL)
+        data.trainVolumes = [hrURL.path]
+        data.balance = .init(mask: maskURL.path, fraction: 0.5)
+        let critic = PatchGAN3dCriticConfig(features: 2, layers: 1)
+        func config(_ steps: Int) -> TrainConfig {
+            TrainConfig(model: ModelSpec(MDCSRNConfig(features: 4, growth: 2, blocks: 1, units: 2)),
+                        task: ModelTask(sliceSpacing: 1, targetSpacing: 1, sliceThickness: nil, contrast: "T1w", clipsIntensities: false),
+                        data: data, seed: 3, steps: steps, batchSize: 2, learningRate: 1e-3, warmupSteps: 0,
+                        adversarial: AdversarialConfig(critic: CriticSpec(critic), loss: .wasserstein, weight: 0.01, criticSteps: 2,
+                                                       gradientPenalty: 10, learningRate: 1e-4, betas: [0, 0.9], startStep: 1),
+                        logEvery: 1, validateEvery: 2, checkpointEvery: 2, name: "mdcsrn-test")
+        }
+        func read(_ p: String) throws -> Volume { try NIfTI.readVolume(URL(fileURLWithPath: p)) }
+        let (train, validation) = try VolumePatchSampler.samplers(config(5), read: read)
+        #expect(train.sources[0].region!.shape[0] == 6 * 26 * 22)
+        let whole = try Trainer(config: config(5), folder: folder.appendingPathComponent("a"), resume: false, data: (train, validation))
+        try whole.run()
+        let (t2, v2) = try VolumePatchSampler.samplers(config(5), read: read)
+        let first = try Trainer(config: config(5), folder: folder.appendingPathComponent("b"), resume: false, data: (t2, v2))
+        try first.run(maxSteps: 3)
+        let (t3, v3) = try VolumePatchSampler.samplers(config(5), read: read)
+        let resumed = try Trainer(config: config(5), folder: folder.appendingPathComponent("b"), resume: true, data: (t3, v3))
+        try resumed.run()
+        #expect(resumed.history.map(\.loss) == Array(whole.history.suffix(2).map(\.loss)))
+        for ((n, a), (_, b)) in zip(whole.model.namedTensors(), resumed.model.namedTensors()) {
+            #expect(try (a - b).abs().max().item() == 0, "\(n)")
+        }
+        // The saved model restores a truncated volume on its grid; a 2 mm volume is refused.
+        let file = try ModelFile.load(folder.appendingPathComponent("a/model.safetensors"))
+        #expect(file.contract == .volume(channels: 1))
+        let lr = try hr.simulated(data.simulation!).lowResolution
+        let (restored, report) = try Reconstruction.restore(lr, model: file, patch: 16)
+        #expect(restored.shape == hr.shape && restored.affine == hr.affine && report.patch == 16 && report.slices == 3 * 3 * 2)
+        var coarse = lr
+        coarse.affine = Affine.scaling([2, 2, 2])
+        #expect(throws: ModelError.self) { try Reconstruction.restore(coarse, model: file) }
+        #expect(throws: ModelError.self) {
+            try Reconstruction.run(lr, method: .pretrained(file), targetSpacing: 0.5)
+        }
+        // 3-D configs say what they lack.
+        var bad = config(5)
+        bad.data.simulation = SimulationSettings(model: .kspace(KSpaceTruncation(factor: 4, reducedMatrix: true)))
+        #expect(throws: ModelError.self) { try bad.validate() }
+        bad.data.simulation = nil
+        #expect(throws: ModelError.self) { try bad.validate() }
+        var flat = TrainConfig()
+        flat.data.simulation = data.simulation
+        #expect(throws: ModelError.self) { try flat.validate() }
+    }
+}
