@@ -202,3 +202,30 @@ import Torch
         #expect(throws: ModelError.self) { try flat.validate() }
     }
 }
+
+@Suite struct ShippedAtlasTests {
+    /// The shipped cerebellum mask (scripts/make-cerebellum-mask, nibabel) is AAL's labels 91 to
+    /// 116 carried onto the MNI152 grid through world coordinates: upres's own nearest-neighbour
+    /// resampling of the atlas gives the same mask (voxels whose centre falls exactly halfway
+    /// between two AAL voxels may round either way: at most 0.1% of the mask).
+    @Test func theCerebellumMaskIsAALCarriedToMNI152() throws {
+        let aalURL = URL(fileURLWithPath: "/usr/share/mricron/templates/aal.nii.gz")
+        let mniURL = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t1_1mm.nii.gz")
+        guard FileManager.default.fileExists(atPath: aalURL.path), FileManager.default.fileExists(atPath: mniURL.path) else {
+            Issue.record("mricron-data or the MNI152 sample is missing: run scripts/bootstrap")
+            return
+        }
+        let shipped = try NIfTI.readVolume(packageRoot.appendingPathComponent("atlases/cerebellum_mni152_2009a_1mm.nii.gz"))
+        let mni = try NIfTI.readVolume(mniURL)
+        #expect(shipped.grid == mni.grid)
+        var aal = try NIfTI.readVolume(aalURL)
+        aal.data = try aal.data.to(.float32)
+        let labels = try aal.resampled(onto: mni.grid, interpolation: .nearest, antiAlias: false).data
+        let ours = try labels.ge(91).logicalAnd(labels.le(116))
+        let theirs = try shipped.data.ne(0)
+        let count = try theirs.sum().itemInt()
+        #expect(count == 194_831)
+        let differ = try ours.ne(theirs).sum().itemInt()
+        #expect(Double(differ) <= 0.001 * Double(count), "\(differ) voxels differ")
+    }
+}
