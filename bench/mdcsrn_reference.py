@@ -6,7 +6,8 @@ mDCSRN: conv_first (3x3x3, features), dense blocks whose input is every earlier 
 adding `growth` channels, a 1x1x1 compressor back to `features`; conv_last (ELU, 1x1x1) on all
 levels; plus the input when residual.
 
-    python3 bench/mdcsrn_reference.py      # prints the parameter count of the default network
+    python3 bench/mdcsrn_reference.py                       # the parameter count of the seed-sized network
+    python3 bench/mdcsrn_reference.py train --repeats 3      # seconds per training step (bench/run mdcsrn)
 """
 import torch
 import torch.nn as nn
@@ -64,6 +65,42 @@ class PatchGAN3d(nn.Module):
         return self.head(h)
 
 
+def train_step_seconds(repeats, threads):
+    """Seconds per training step of configs/mdcsrn-kspace-x4.yaml's network: Adam, L1, 4 x 32^3."""
+    import statistics
+    import time
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net = MDCSRN(features=16, growth=8, blocks=3, units=3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, y = torch.rand(4, 1, 32, 32, 32), torch.rand(4, 1, 32, 32, 32)
+
+    def step():
+        loss = F.l1_loss(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(3):
+            step()
+        samples.append((time.perf_counter() - t0) / 3)
+    return statistics.median(samples)
+
+
 if __name__ == "__main__":
-    net = MDCSRN()
-    print("mDCSRN (32 features, growth 16, 4 blocks of 4 units):", sum(p.numel() for p in net.parameters()), "parameters")
+    import argparse
+    import os
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", nargs="?", default="params", choices=["params", "train"])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    a = ap.parse_args()
+    if a.mode == "train":
+        print("train.mdcsrn16x8x3x3.step", train_step_seconds(a.repeats, a.threads))
+    else:
+        net = MDCSRN()
+        print("mDCSRN (32 features, growth 16, 4 blocks of 4 units):", sum(p.numel() for p in net.parameters()), "parameters")

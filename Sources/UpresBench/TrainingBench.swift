@@ -86,3 +86,29 @@ extension TrainingBench {
         print("train.gan.unet16-patchgan32-wgangp", median(samples))
     }
 }
+
+extension TrainingBench {
+    /// Seed 002's 3-D network as configs/mdcsrn-kspace-x4.yaml trains it (16 features, growth 8,
+    /// 3 blocks of 3 units), Adam, L1, a batch of 4 patches of 32^3: seconds per step
+    /// (bench/mdcsrn_reference.py train is the same in PyTorch).
+    static func mdcsrn(_ o: Options) throws {
+        try manualSeed(0)
+        let model = try MDCSRN(MDCSRNConfig(features: 16, growth: 8, blocks: 3, units: 3))
+        let opt = Adam(parameters: model.namedParameters(), learningRate: 1e-3)
+        let x = try Tensor.rand([4, 1, 32, 32, 32]), y = try Tensor.rand([4, 1, 32, 32, 32])
+        func step() throws {
+            let loss = try model(x).l1Loss(y)
+            try opt.zeroGrad()
+            try loss.backward()
+            try opt.step()
+        }
+        try step()
+        var samples: [Double] = []
+        for _ in 0..<o.repeats {
+            let t0 = now()
+            for _ in 0..<3 { try step() }
+            samples.append((now() - t0) / 3)
+        }
+        print("train.mdcsrn16x8x3x3.step", median(samples))
+    }
+}

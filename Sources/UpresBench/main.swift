@@ -134,6 +134,7 @@ do {
     case "simulate": try ImagingBench.simulate(options)
     case "train": try TrainingBench.train(options)
     case "gan": try TrainingBench.gan(options)
+    case "mdcsrn": try TrainingBench.mdcsrn(options)
     case "upsample":
         try TrainingBench.upsample(options, model: "models/thick-5-6-t1/model.safetensors",
                                    input: "data/cache/colin27_thick-5-6.nii.gz")

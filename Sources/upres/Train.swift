@@ -275,6 +275,7 @@ struct Train: ParsableCommand {
                                                    flips: cfg.data.flips, intensityScale: cfg.data.intensityScale,
                                                    contrastAugmentation: cfg.data.contrastAugmentation)
             sampler.regionFraction = cfg.data.balance?.fraction ?? 0
+            sampler.rotations = cfg.data.rotations
             return sampler
         }
         func lists(_ subjects: [[String: String]]?, _ volumes: [String]) throws -> [[String]] {

@@ -229,3 +229,39 @@ import Torch
         #expect(Double(differ) <= 0.001 * Double(count), "\(differ) voxels differ")
     }
 }
+
+@Suite struct RotationAugmentationTests {
+    /// Seed 003's eight rotations by n x 45 degrees: a bright dot lands where `rotated` says its
+    /// voxel goes (within a voxel, bilinear), a half turn is exact, and a sampler with
+    /// `rotations` makes pairs of the usual shapes from turned planes.
+    @Test func planesTurnByMultiplesOfFortyFiveDegrees() throws {
+        let shape = [1, 41, 37]
+        for (r, c) in [(10, 25), (30, 8), (20, 18)] {
+            var values = [Float](repeating: 0, count: 41 * 37)
+            // A small blob (3 x 3) so that the bilinear turn keeps a clear maximum.
+            for dr in -1...1 { for dc in -1...1 { values[(r + dr) * 37 + c + dc] = dr == 0 && dc == 0 ? 1 : 0.5 } }
+            let plane = try Tensor(values, shape: [41, 37])
+            for turn in 0..<8 {
+                let turned = try DegradedSliceSampler.rotated(plane, turn: turn)
+                #expect(turned.shape == [41, 37])
+                let at = try turned.reshape([-1]).argmax().itemInt()
+                let expected = DegradedSliceSampler.rotated([0, r, c], across: 0, shape: shape, turn: turn)
+                #expect(Swift.abs(at / 37 - expected[1]) <= 1 && Swift.abs(at % 37 - expected[2]) <= 1,
+                        "turn \(turn): maximum at \(at / 37), \(at % 37), expected \(expected)")
+            }
+            #expect(try (DegradedSliceSampler.rotated(plane, turn: 4) - plane.flip([0, 1])).abs().max().item() == 0)
+        }
+        let volume = try VolumeModelTests.phantom([40, 40, 40])
+        let sampler = try DegradedSliceSampler(sources: [.init(volume: volume, acrossAxes: [0, 1, 2], voxelSize: 1, name: "phantom")],
+                                               degradations: DegradationRange(spacing: [4, 4], thicknessRatio: [1, 1], profiles: [.rectangular]),
+                                               patch: 16, contract: .thickSlices(channels: 1, factor: 4))
+        sampler.rotations = true
+        let (x, y) = try sampler.batch(size: 6, generator: Generator(seed: 2), augment: true)
+        #expect(x.shape == [6, 1, 4, 16] && y.shape == [6, 1, 16, 16])
+        var data = DataConfig()
+        data.rotations = true
+        #expect(throws: ModelError.self) { try data.validate(for: .thickSlices(channels: 3, factor: 6)) }
+        let decoded = try JSONDecoder().decode(DataConfig.self, from: Data(#"{"rotations": true}"#.utf8))
+        #expect(decoded.rotations)
+    }
+}

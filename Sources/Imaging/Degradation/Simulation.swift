@@ -68,6 +68,8 @@ public struct SimulationSettings: Sendable, Equatable, Codable {
                       SimulationSettings(model: .kspace(KSpaceTruncation(factor: 2)), preset: "kspace-x2")),
         "kspace-x4": ("k-space truncation keeping 1/4 of each in-plane axis: 6.25% of the plane (seed 002)",
                       SimulationSettings(model: .kspace(KSpaceTruncation(factor: 4)), preset: "kspace-x4")),
+        "kspace-3d-x4": ("3-D k-space truncation keeping 1/4 of every axis, zero-filled on the same grid (seed 002)",
+                         SimulationSettings(model: .kspace(KSpaceTruncation(factor: 4, axes: [0, 1, 2], mode: .volume3D)), preset: "kspace-3d-x4")),
         "kspace-fermi-x2": ("the outer 75% of the plane zero-filled with a Fermi window (seed 003 baseline)",
                             SimulationSettings(model: .kspace(KSpaceTruncation(factor: 2, window: .fermi(radius: 0.9, width: 0.05))),
                                                preset: "kspace-fermi-x2")),

@@ -149,6 +149,9 @@ public final class DegradedSliceSampler: BatchSource {
     public let inputNoise: Double
     /// The fraction of patches centred in their source's region (`data.balance`).
     public var regionFraction: Double = 0
+    /// Seed 003's rotations: each training plane turned by n x 45 degrees (n = 0 ... 7, bilinear
+    /// for the odd ones) before it is degraded (`data.rotations`).
+    public var rotations: Bool = false
 
     public init(sources: [Source], degradations: DegradationRange, patch: Int = 48, contract: InputContract = .outputGrid(channels: 1),
                 foregroundFraction: Double = 0.9, flips: Bool = true, intensityScale: Double = 0.1, contrastAugmentation: Bool = false,
@@ -227,7 +230,9 @@ public final class DegradedSliceSampler: BatchSource {
             let (x, y) = try thickSample(factor: f, generator: g, augment: augment)
             return (x, y, 0.5, sources[0])
         }
-        let (source, across, rowAxis, colAxis, pos) = try plane(generator: g)
+        var (source, across, rowAxis, colAxis, pos) = try plane(generator: g)
+        let turn = augment && rotations ? try Self.draw(8, g) : 0
+        pos = Self.rotated(pos, across: across, shape: source.volume.shape, turn: turn)
         let position = Double(pos[across]) / Double(Swift.max(source.volume.shape[across] - 1, 1))
         let flipAxes = rowAxis > colAxis
         let shape = source.volume.shape
@@ -249,7 +254,7 @@ public final class DegradedSliceSampler: BatchSource {
         let channels = contract.channels, volumes = [source.volume] + source.contrasts
         let neighbours = channels / volumes.count, half = neighbours / 2
         func strip(_ v: Tensor, at index: Int) throws -> Tensor {
-            var s = try v.select(across, Swift.min(Swift.max(index, 0), shape[across] - 1))  // 2-D over planeAxes in order
+            var s = try Self.rotated(v.select(across, Swift.min(Swift.max(index, 0), shape[across] - 1)), turn: turn)  // 2-D over planeAxes in order
             if flipAxes { s = try s.transpose(0, 1) }
             return try s.narrow(1, start: c0, length: patch)
         }
@@ -281,7 +286,9 @@ public final class DegradedSliceSampler: BatchSource {
     /// target (1, factor rows, patch), output row factor k + r at slice k's centre + r - floor(f/2)
     /// voxels (the row layout of `InputContract.thickSlices`). Slice centres fall on voxels.
     func thickSample(factor f: Int, generator g: Generator, augment: Bool) throws -> (Tensor, Tensor) {
-        let (source, across, rowAxis, colAxis, pos) = try plane(generator: g)
+        var (source, across, rowAxis, colAxis, pos) = try plane(generator: g)
+        let turn = augment && rotations ? try Self.draw(8, g) : 0
+        pos = Self.rotated(pos, across: across, shape: source.volume.shape, turn: turn)
         let swap = rowAxis > colAxis
         let shape = source.volume.shape
         let spacing = Double(f) * source.voxelSize
@@ -299,7 +306,7 @@ public final class DegradedSliceSampler: BatchSource {
         let op = try Tensor(acquisition.operatorMatrix(centres: Array(centres[k0..<(k0 + rows)]), n: n, voxelSize: source.voxelSize),
                             shape: [rows, n])
         let c0 = Swift.min(Swift.max(pos[colAxis] - patch / 2, 0), shape[colAxis] - patch)
-        var strip = try source.volume.select(across, pos[across])
+        var strip = try Self.rotated(source.volume.select(across, pos[across]), turn: turn)
         if swap { strip = try strip.transpose(0, 1) }
         strip = try remapped(strip.narrow(1, start: c0, length: patch), source: source, generator: g, augment: augment)
         var input = try op.to(.float32).matmul(strip.to(.float32))
@@ -318,6 +325,40 @@ public final class DegradedSliceSampler: BatchSource {
             (input, target) = try scaled(input, target, generator: g)
         }
         return (try input.unsqueeze(0).contiguous(), try target.unsqueeze(0).contiguous())
+    }
+
+    /// A plane (H, W) turned by `turn` x 45 degrees about its centre (pixels square), keeping its
+    /// shape: exact for 180 degrees, bilinear otherwise, zero where it has no data.
+    public static func rotated(_ plane: Tensor, turn: Int) throws -> Tensor {
+        let k = ((turn % 8) + 8) % 8
+        guard k != 0 else { return plane }
+        if k == 4 { return try plane.flip([0, 1]) }
+        let (h, w) = (Double(plane.shape[0]), Double(plane.shape[1]))
+        let angle = Double(k) * Double.pi / 4
+        let (c, s) = (cos(angle), sin(angle))
+        // Output pixel (x, y) samples the input at R (x, y) about the centre; in grid_sample's
+        // normalized coordinates (align corners), x_in = (2 / (W - 1)) R ((W - 1) / 2) x_out.
+        let (ax, ay) = ((w - 1) / 2, (h - 1) / 2)
+        let theta = try Tensor([Float(c), Float(-s * ay / ax), 0, Float(s * ax / ay), Float(c), 0], shape: [1, 2, 3])
+        let grid = try Tensor.affineGrid(theta, size: [1, 1, plane.shape[0], plane.shape[1]], alignCorners: true)
+        return try plane.to(.float32).unsqueeze(0).unsqueeze(0).gridSample(grid, alignCorners: true).select(0, 0).select(0, 0)
+    }
+
+    /// Where voxel `p` lands when its plane across `across` is turned by `turn` x 45 degrees (as
+    /// `rotated(_:turn:)` turns it), clamped into the plane.
+    static func rotated(_ p: [Int], across: Int, shape: [Int], turn: Int) -> [Int] {
+        let k = ((turn % 8) + 8) % 8
+        guard k != 0 else { return p }
+        let axes = (0..<3).filter { $0 != across }
+        let (h, w) = (Double(shape[axes[0]]), Double(shape[axes[1]]))
+        let (y, x) = (Double(p[axes[0]]) - (h - 1) / 2, Double(p[axes[1]]) - (w - 1) / 2)
+        // The output pixel whose sample point is p: the inverse rotation.
+        let angle = -Double(k) * Double.pi / 4
+        let (xo, yo) = (cos(angle) * x - sin(angle) * y, sin(angle) * x + cos(angle) * y)
+        var q = p
+        q[axes[0]] = Swift.min(Swift.max(Int((yo + (h - 1) / 2).rounded()), 0), shape[axes[0]] - 1)
+        q[axes[1]] = Swift.min(Swift.max(Int((xo + (w - 1) / 2).rounded()), 0), shape[axes[1]] - 1)
+        return q
     }
 
     /// A source, the axis the plane is cut across, which of the plane's axes is degraded (either:
@@ -342,11 +383,17 @@ public final class DegradedSliceSampler: BatchSource {
     /// Seed 004's contrast change on a strip, when enabled.
     func remapped(_ strip: Tensor, source: Source, generator g: Generator, augment: Bool) throws -> Tensor {
         guard augment && contrastAugmentation, let gmm = source.mixture else { return strip }
+        return try Self.randomContrast(strip, mixture: gmm, generator: g)
+    }
+
+    /// Seed 004's contrast change: each tissue class of `mixture` gets a random mean and spread
+    /// (T2-, FLAIR- and PD-like orders of the classes all occur).
+    public static func randomContrast(_ x: Tensor, mixture gmm: GaussianMixture, generator g: Generator) throws -> Tensor {
         let k = gmm.means.count
         let top = gmm.means.last! + 2 * gmm.deviations.last!
         let means = try (0..<k).map { _ in 0.05 * top + 0.95 * top * (try Self.uniform(g)) }
         let sds = try gmm.deviations.map { d in try d * (0.5 + Self.uniform(g)) }
-        return try gmm.remap(strip, means: means, deviations: sds, background: 0.02 * top)
+        return try gmm.remap(x, means: means, deviations: sds, background: 0.02 * top)
     }
 
     /// The same random intensity scale on both.

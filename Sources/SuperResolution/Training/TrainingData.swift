@@ -75,6 +75,9 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// Region-balanced sampling (seed 002): this fraction of the patches is centred in a region
     /// mask (the cerebellum), the rest drawn as usual. Planes (data.degradation) and 3-D models.
     public var balance: RegionBalance?
+    /// Seed 003's rotations: each training plane turned by n x 45 degrees (n = 0 ... 7) before it
+    /// is degraded. Planes (data.degradation) only; the thick-stack path has `dihedral`.
+    public var rotations: Bool = false
 
     /// A region mask and the fraction of patches drawn from it.
     public struct RegionBalance: Codable, Sendable, Equatable {
@@ -99,7 +102,7 @@ public struct DataConfig: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case manifest, trainVolumes, validationVolumes, variants, directions, thickness, thicknessJitter, patchWidth, patchRows,
              foregroundFraction, flips, intensityScale, noise, validationPatches, simulateBias, simulateNoise, sampling, dihedral,
-             degradation, contrastAugmentation, context, subjects, validationSubjects, simulation, balance
+             degradation, contrastAugmentation, context, subjects, validationSubjects, simulation, balance, rotations
     }
 
     /// Checks the fields the model's contract needs.
@@ -110,6 +113,9 @@ public struct DataConfig: Codable, Sendable, Equatable {
         }
         switch contract {
         case .thickSlices where degradation == nil:
+            guard !rotations else {
+                throw ModelError.invalid("data.rotations turns the planes trained on: give data.degradation (planes); simulated stacks have data.dihedral")
+            }
             guard balance == nil else {
                 throw ModelError.invalid("data.balance draws patches from a region of the volumes trained on: give data.degradation (planes), not simulated stacks")
             }
@@ -142,6 +148,7 @@ public struct DataConfig: Codable, Sendable, Equatable {
             guard case .kspace(let k) = sim.model, !k.reducedMatrix else {
                 throw ModelError.invalid("data.simulation: a 3-D model restores on one grid, so its pairs must stay on the HR grid: k-space truncation, zero-filled (not \(sim.model.name)\(sim.model.name == "kspace" ? " on the reduced matrix" : ""))")
             }
+            guard !rotations else { throw ModelError.invalid("data.rotations turns 2-D planes; 3-D patches are flipped along each axis") }
             guard patchWidth >= 8 else { throw ModelError.invalid("data.patchWidth \(patchWidth): 3-D patches need a side of at least 8") }
         }
     }
@@ -175,6 +182,7 @@ public struct DataConfig: Codable, Sendable, Equatable {
         validationSubjects = try c.decodeIfPresent([[String: String]].self, forKey: .validationSubjects)
         simulation = try c.decodeIfPresent(SimulationSettings.self, forKey: .simulation)
         balance = try c.decodeIfPresent(RegionBalance.self, forKey: .balance)
+        rotations = try c.value(.rotations, or: d.rotations)
     }
 
     /// Each subject's volumes in the order of `contrasts` (the task's input contrasts),

@@ -164,7 +164,8 @@ public final class VolumePatchSampler: BatchSource {
 extension VolumePatchSampler {
     /// The training and validation samplers of a 3-D model's run: each of `data.trainVolumes` (and
     /// `data.validationVolumes`, else the training ones with their own draws) degraded with
-    /// `data.simulation`, patches of `data.patchWidth`, balanced on `data.balance`'s region.
+    /// `data.simulation`, patches of `data.patchWidth`, balanced on `data.balance`'s region; with
+    /// `data.contrastAugmentation`, `data.variants - 1` random-contrast copies of each too.
     /// `read` loads a volume by its path as the config names it.
     public static func samplers(_ config: TrainConfig, read: (String) throws -> Volume) throws -> (VolumePatchSampler, VolumePatchSampler) {
         let data = config.data
@@ -172,10 +173,25 @@ extension VolumePatchSampler {
         guard !data.trainVolumes.isEmpty else { throw ModelError.invalid("the configuration gives no data.trainVolumes") }
         let region = try data.balance.map { try read($0.mask) }
         let centres = CentreSampling(foregroundFraction: data.foregroundFraction, regionFraction: data.balance?.fraction ?? 0)
-        func make(_ paths: [String]) throws -> VolumePatchSampler {
-            let sources = try paths.map { p in
-                try Source.simulated(hr: read(p), simulation: simulation, percentiles: config.task.normalizationPercentiles, region: region, name: p)
+        // With contrast augmentation, each volume also gives `variants - 1` copies whose tissue
+        // classes took random intensities (seed 004's idea), each degraded once.
+        let g = try Generator(seed: config.seed &+ 30)
+        func sources(_ p: String) throws -> [Source] {
+            let v = try read(p)
+            let percentiles = config.task.normalizationPercentiles
+            var out = [try Source.simulated(hr: v, simulation: simulation, percentiles: percentiles, region: region, name: p)]
+            guard data.contrastAugmentation else { return out }
+            let base = try DegradedSliceSampler.Source.volume(v, name: p, percentiles: percentiles, mixture: true)
+            for k in 1..<Swift.max(data.variants, 1) {
+                var changed = v
+                changed.data = try DegradedSliceSampler.randomContrast(base.volume, mixture: base.mixture!, generator: g)
+                out.append(try Source.simulated(hr: changed, simulation: simulation, percentiles: percentiles, region: region,
+                                                name: "\(p) (contrast \(k))"))
             }
+            return out
+        }
+        func make(_ paths: [String]) throws -> VolumePatchSampler {
+            let sources = try paths.flatMap { try sources($0) }
             return try VolumePatchSampler(sources: sources, patch: data.patchWidth, centres: centres, flips: data.flips,
                                           intensityScale: data.intensityScale)
         }
