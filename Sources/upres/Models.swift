@@ -35,7 +35,8 @@ struct Models: ParsableCommand {
         for (name, url) in ModelFile.availableModelFolders() {
             do {
                 let f = try ModelFile.load(url)
-                let factors = f.contract.fixedFactor.map { [Double($0), Double($0)] } ?? f.task.factors ?? []
+                // 3-D models restore on their own grid: factor 1.
+                let factors = f.contract.isVolume ? [1, 1] : f.contract.fixedFactor.map { [Double($0), Double($0)] } ?? f.task.factors ?? []
                 entries.append(Entry(name: name, path: f.url.path, architecture: f.spec.architecture, input: "\(f.contract)",
                                      contrast: f.task.contrast, factors: factors, sliceSpacing: f.task.sliceSpacing,
                                      sliceThickness: f.task.sliceThickness, targetSpacing: f.task.targetSpacing,
@@ -58,7 +59,11 @@ struct Models: ParsableCommand {
             let factors = e.factors.count == 2 ? (e.factors[0] == e.factors[1] ? String(format: "x%.3g", e.factors[0]) : String(format: "x%.3g-%.3g", e.factors[0], e.factors[1])) : "?"
             print("\(e.name)")
             print("  \(e.architecture), \(e.parameters) parameters; \(e.input)")
-            print("  task: \(e.contrast)\(e.inputContrasts.map { " from " + $0.joined(separator: " + ") } ?? ""), factors \(factors) to \(String(format: "%.3g", e.targetSpacing)) mm\(e.sliceThickness.map { String(format: " (trained around %.3g mm slices)", $0) } ?? "")")
+            if e.factors == [1, 1] {
+                print("  task: \(e.contrast), restoration on the input's own \(String(format: "%.3g", e.targetSpacing)) mm grid")
+            } else {
+                print("  task: \(e.contrast)\(e.inputContrasts.map { " from " + $0.joined(separator: " + ") } ?? ""), factors \(factors) to \(String(format: "%.3g", e.targetSpacing)) mm\(e.sliceThickness.map { String(format: " (trained around %.3g mm slices)", $0) } ?? "")")
+            }
             print("  \(e.path)")
             print("  sha256 \(e.sha256)")
         }

@@ -66,6 +66,8 @@ struct Upsample: ParsableCommand {
     @Option(help: "Target voxel size in mm.") var spacing: Double = 1
     @Option(help: "Slices per model call (default: sized to --memory).") var batch: Int?
     @Option(help: "Memory for activations in MB when --batch is not given.") var memory: Int = 512
+    @Flag(name: .customLong("test-time-flips"), help: "Also reconstruct each slice mirrored across its width and average the two (twice the model's time).")
+    var testTimeFlips = false
     @Flag(name: .customLong("fallback-interp"), help: "When the model cannot handle the input's factor, use cubic interpolation instead of failing.")
     var fallbackInterp = false
     @Flag(help: "Overwrite the output (and the --save-model folder) if it exists.") var force = false
@@ -242,8 +244,8 @@ struct Upsample: ParsableCommand {
         do {
             if method == nil, let loaded = shared, loaded.contract.isVolume {
                 // A 3-D model restores the input on its own grid (seed 002: k-space truncation).
-                guard !adapt && !selfSupervised else {
-                    throw CLIError("--adapt and --self-supervised train 2-D thick-slice models on the scan; \(loaded.name) is a 3-D model restoring volumes on their own grid")
+                guard !adapt && !selfSupervised && !testTimeFlips else {
+                    throw CLIError("--adapt, --self-supervised and --test-time-flips apply to 2-D slice models; \(loaded.name) is a 3-D model restoring volumes on their own grid")
                 }
                 file = loaded
                 let bar = ProgressBar(label: "upsample", quiet: quiet)
@@ -290,7 +292,7 @@ struct Upsample: ParsableCommand {
                     let r = try Reconstruction.run(
                         v, method: how, targetSpacing: spacing,
                         options: .init(batch: batch, memoryBudget: memory << 20, device: global.device, context: try contextFeatures(),
-                                       contrasts: try contrastVolumes(for: file?.task)),
+                                       contrasts: try contrastVolumes(for: file?.task), testTimeFlips: testTimeFlips),
                         adaptationProgress: { training.update($0, $1, $2, $3, $4) }) { bar.update($0, $1) }
                     bar.finish()
                     (result, report) = (r.volume, r.report)
@@ -340,7 +342,8 @@ struct Upsample: ParsableCommand {
             normalization: report?.normalization, adaptation: report?.adaptation, thicknessEstimate: report?.thicknessEstimate.map {
                 ThicknessEstimateRecord(thickness: $0.thickness, spectralThickness: $0.spectralThickness, plausible: $0.plausible,
                                         mismatch: $0.mismatch) },
-            batch: report?.batch, device: "\(global.device)", threads: TorchRuntime.threads, seconds: Date().timeIntervalSince(start))
+            batch: report?.batch, patch: report?.patch, testTimeFlips: testTimeFlips && report != nil && report?.patch == nil ? true : nil,
+            device: "\(global.device)", threads: TorchRuntime.threads, seconds: Date().timeIntervalSince(start))
         do { try Sidecar.write(record, to: sidecar, overwrite: force) } catch {
             try? FileManager.default.removeItem(atPath: output)
             throw error
@@ -400,6 +403,10 @@ struct UpsampleRecord: Codable {
     var adaptation: AdaptationRecord?
     var thicknessEstimate: ThicknessEstimateRecord?
     var batch: Int?
+    /// 3-D models: the patch side (voxels).
+    var patch: Int?
+    /// Whether each slice was also reconstructed mirrored and the two averaged.
+    var testTimeFlips: Bool?
     var device: String
     var threads: Int
     var seconds: Double

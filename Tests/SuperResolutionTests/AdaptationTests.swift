@@ -269,6 +269,29 @@ func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) thro
         #expect(try (r.volume.data - cubic.data.clamp(min: .double(lowest))).abs().max().item() < 1e-4)
     }
 
+    /// Test-time flips: the reconstruction is the mean of the model's and the one of the
+    /// width-mirrored slices mirrored back, i.e. of the scan and of the scan mirrored across the
+    /// slices' width (one direction, so that mirroring the volume mirrors exactly those slices).
+    @Test func testTimeFlipsAverageTheMirroredReconstruction() throws {
+        let v = try blobs([20, 22, 7], spacing: [1, 1, 4])
+        let m = try EDSR(EDSRConfig(inChannels: 1, features: 4, blocks: 1, factor: 4, upsampleFeatures: 2), generator: Generator(seed: 6))
+        let dir = try scratchFolder()
+        try ModelFile.save(m, task: ModelTask(sliceSpacing: 4, targetSpacing: 1, sliceThickness: 4, clipsIntensities: false),
+                           to: dir.appendingPathComponent("m.safetensors"))
+        let file = try ModelFile.load(dir.appendingPathComponent("m.safetensors"))
+        // Direction 0 slices across axis 0; their width is axis 1.
+        let one = Reconstruction.Options(directions: [0])
+        var flipped = one
+        flipped.testTimeFlips = true
+        let plain = try Reconstruction.run(v, method: .pretrained(file), targetSpacing: 1, options: one).volume.data
+        var mirroredScan = v
+        mirroredScan.data = try v.data.flip([1])
+        let mirrored = try Reconstruction.run(mirroredScan, method: .pretrained(file), targetSpacing: 1, options: one).volume.data.flip([1])
+        let both = try Reconstruction.run(v, method: .pretrained(file), targetSpacing: 1, options: flipped).volume.data
+        #expect(try (plain - mirrored).abs().max().item() > 1e-3, "a random model is not mirror-symmetric")
+        #expect(try (both - (plain + mirrored) * 0.5).abs().max().item() < 1e-4)
+    }
+
     /// Intensities above the normalization's upper percentile survive (clipping models too),
     /// and a zero background stays exactly zero.
     @Test func theWholeIntensityRangeSurvives() throws {

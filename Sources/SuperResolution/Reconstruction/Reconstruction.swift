@@ -55,8 +55,12 @@ public enum Reconstruction {
         /// Models fusing contrasts (seed 000): the scan's other contrasts, in the order of the
         /// model's `task.inputContrasts` after the first, on the input's grid (co-registered).
         public var contrasts: [Volume]
+        /// Test-time augmentation: each batch also reconstructed mirrored across the slices' width
+        /// and the two averaged (twice the model's work).
+        public var testTimeFlips: Bool
         public init(batch: Int? = nil, memoryBudget: Int = 512 << 20, device: Device = .cpu, directions: [Int] = [0, 1],
-                    context: [Double]? = nil, contrasts: [Volume] = []) {
+                    context: [Double]? = nil, contrasts: [Volume] = [], testTimeFlips: Bool = false) {
+            self.testTimeFlips = testTimeFlips
             self.batch = batch
             self.memoryBudget = memoryBudget
             self.device = device
@@ -346,7 +350,12 @@ public enum Reconstruction {
                     if width > 0 {
                         let input = try sliceBatch(stacks.map { try $0.narrow(1, start: w0, length: width) }, start: start, count: n,
                                                    neighbours: neighbours)
-                        let out = try model(input, conditioning: conditioning(start: start, count: n, depth: depth))  // n, 1, R', w
+                        var out = try model(input, conditioning: conditioning(start: start, count: n, depth: depth))  // n, 1, R', w
+                        if options.testTimeFlips {
+                            // The slices mirrored across their width, reconstructed and mirrored back.
+                            let mirrored = try model(input.flip([3]), conditioning: conditioning(start: start, count: n, depth: depth)).flip([3])
+                            out = try (out + mirrored) * 0.5
+                        }
                         _ = try target.narrow(0, start: start, length: n).narrow(1, start: w0, length: width).add_(out.squeeze(1).transpose(1, 2))
                     }
                     start += n
