@@ -1,5 +1,5 @@
 """Seed 002's mDCSRN in PyTorch, with upres's state-dict names: the twin of
-Sources/SuperResolution/Models/MDCSRN.swift (and of the patchgan3d critic in Critics.swift).
+Sources/SuperResolution/Models/MDCSRN.swift (and of the patchgan critic with dimensions 3 in Critics.swift).
 
 mDCSRN: conv_first (3x3x3, features), dense blocks whose input is every earlier level's output
 (conv_first's and each earlier block's, concatenated), each unit ELU then a 3x3x3 convolution

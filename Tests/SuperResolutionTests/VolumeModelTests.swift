@@ -32,7 +32,7 @@ import Torch
         #expect(spec.contract == .volume(channels: 1))
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(ModelSpec.self, from: Data(#"{"architecture": "mdcsrn", "block": 3}"#.utf8)) }
         #expect(throws: ModelError.self) { try MDCSRNConfig(growth: 0).validate() }
-        let critic = try PatchGAN3dCritic(PatchGAN3dCriticConfig(features: 4, layers: 2), generator: nil)
+        let critic = try PatchGANCritic(PatchGANCriticConfig(features: 4, layers: 2, dimensions: 3), generator: nil)
         try critic.loadStateDict(Self.state("critic.state."), strict: true, source: "critic")
         let scores = try withNoGrad { try critic(f["critic.input"]!) }
         #expect(scores.shape == f["critic.output"]!.shape)
@@ -155,7 +155,7 @@ import Torch
         try NIfTI.write(mask, to: maskURL)
         data.trainVolumes = [hrURL.path]
         data.balance = .init(mask: maskURL.path, fraction: 0.5)
-        let critic = PatchGAN3dCriticConfig(features: 2, layers: 1)
+        let critic = PatchGANCriticConfig(features: 2, layers: 1, dimensions: 3)
         func config(_ steps: Int) -> TrainConfig {
             TrainConfig(model: ModelSpec(MDCSRNConfig(features: 4, growth: 2, blocks: 1, units: 2)),
                         task: ModelTask(sliceSpacing: 1, targetSpacing: 1, sliceThickness: nil, contrast: "T1w", clipsIntensities: false),

@@ -38,7 +38,6 @@ public enum CriticRegistry {
         DCGANCriticConfig.architecture: DCGANCriticConfig.self,
         PatchGANCriticConfig.architecture: PatchGANCriticConfig.self,
         UNetSNCriticConfig.architecture: UNetSNCriticConfig.self,
-        PatchGAN3dCriticConfig.architecture: PatchGAN3dCriticConfig.self,
     ]
 
     public static var architectures: [String] { configurations.keys.sorted() }
@@ -201,7 +200,8 @@ public final class DCGANCritic: Module, CriticNetwork {
 /// `layers - 1` more stride-2 convolutions and one stride-1 convolution, each followed by layer
 /// normalization over (channels, rows, columns) with a per-channel gain and bias (GroupNorm with
 /// one group, so the critic takes any image size) and LeakyReLU; a final 4 x 4 convolution gives
-/// one score per patch. No batch statistics, as the gradient penalty needs.
+/// one score per patch. No batch statistics, as the gradient penalty needs. With `dimensions` 3
+/// the same on volumes (4 x 4 x 4 convolutions): the critic of 3-D models (seed 002's WGAN).
 public struct PatchGANCriticConfig: CriticConfiguration, Equatable {
     public static let architecture = "patchgan"
     public var architecture: String = PatchGANCriticConfig.architecture
@@ -209,15 +209,18 @@ public struct PatchGANCriticConfig: CriticConfiguration, Equatable {
     public var features: Int
     public var layers: Int
     public var negativeSlope: Double
+    /// 2: images (N, C, H, W); 3: volumes (N, C, D, H, W).
+    public var dimensions: Int
 
-    public init(inChannels: Int = 1, features: Int = 32, layers: Int = 3, negativeSlope: Double = 0.2) {
+    public init(inChannels: Int = 1, features: Int = 32, layers: Int = 3, negativeSlope: Double = 0.2, dimensions: Int = 2) {
         self.inChannels = inChannels
         self.features = features
         self.layers = layers
         self.negativeSlope = negativeSlope
+        self.dimensions = dimensions
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case architecture, inChannels, features, layers, negativeSlope }
+    enum CodingKeys: String, CodingKey, CaseIterable { case architecture, inChannels, features, layers, negativeSlope, dimensions }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -228,14 +231,26 @@ public struct PatchGANCriticConfig: CriticConfiguration, Equatable {
         features = try c.value(.features, or: d.features)
         layers = try c.value(.layers, or: d.layers)
         negativeSlope = try c.value(.negativeSlope, or: d.negativeSlope)
+        dimensions = try c.value(.dimensions, or: d.dimensions)
+    }
+
+    /// `dimensions` only when it is not 2, so that 2-D critics' JSON is what it was.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(architecture, forKey: .architecture)
+        try c.encode(inChannels, forKey: .inChannels)
+        try c.encode(features, forKey: .features)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(negativeSlope, forKey: .negativeSlope)
+        if dimensions != 2 { try c.encode(dimensions, forKey: .dimensions) }
     }
 
     /// Each stride-2 convolution halves the side; the last two convolutions take 1 pixel each.
-    public var smallestInputShape: [Int] { [1, inChannels, 3 << layers, 3 << layers] }
+    public var smallestInputShape: [Int] { [1, inChannels] + Array(repeating: 3 << layers, count: dimensions) }
 
     public func validate() throws {
-        guard inChannels >= 1, features >= 1, (1...6).contains(layers), negativeSlope >= 0 else {
-            throw ModelError.invalid("patchgan critic: inChannels and features must be >= 1, layers 1 to 6, negativeSlope >= 0")
+        guard inChannels >= 1, features >= 1, (1...6).contains(layers), negativeSlope >= 0, (2...3).contains(dimensions) else {
+            throw ModelError.invalid("patchgan critic: inChannels and features must be >= 1, layers 1 to 6, negativeSlope >= 0, dimensions 2 or 3")
         }
     }
 
@@ -245,40 +260,48 @@ public struct PatchGANCriticConfig: CriticConfiguration, Equatable {
 public final class PatchGANCritic: Module, CriticNetwork {
     public let config: PatchGANCriticConfig
     public var configuration: any CriticConfiguration { config }
-    let convs: [Conv2d]
+    /// Conv2d, or Conv3d with `dimensions` 3.
+    let convs: [Module]
     /// One per convolution after the first.
     let norms: [GroupNorm]
-    let head: Conv2d
+    let head: Module
 
     public init(_ config: PatchGANCriticConfig, generator: Generator?) throws {
         try config.validate()
         self.config = config
-        var convs = [try Conv2d(inChannels: config.inChannels, outChannels: config.features, kernelSize: 4, stride: 2, padding: 1,
-                                generator: generator)]
+        func conv(_ c: Int, _ o: Int, stride: Int) throws -> Module {
+            config.dimensions == 3
+                ? try Conv3d(inChannels: c, outChannels: o, kernelSize: 4, stride: stride, padding: 1, generator: generator)
+                : try Conv2d(inChannels: c, outChannels: o, kernelSize: 4, stride: stride, padding: 1, generator: generator)
+        }
+        var convs = [try conv(config.inChannels, config.features, stride: 2)]
         var norms: [GroupNorm] = []
         var channels = config.features
         for i in 1...config.layers {
             let out = config.features << Swift.min(i, 3)
-            let stride = i < config.layers ? 2 : 1
-            convs.append(try Conv2d(inChannels: channels, outChannels: out, kernelSize: 4, stride: stride, padding: 1, generator: generator))
+            convs.append(try conv(channels, out, stride: i < config.layers ? 2 : 1))
             norms.append(try GroupNorm(groups: 1, channels: out))
             channels = out
         }
         self.convs = convs
         self.norms = norms
-        head = try Conv2d(inChannels: channels, outChannels: 1, kernelSize: 4, padding: 1, generator: generator)
+        head = try conv(channels, 1, stride: 1)
         super.init()
     }
 
+    static func apply(_ layer: Module, _ x: Tensor) throws -> Tensor { try (layer as! any UnaryLayer)(x) }
+
     public func features(_ x: Tensor) throws -> [Tensor] {
         let side = config.smallestInputShape[2]
-        guard x.rank == 4, x.shape[1] == config.inChannels, x.shape[2] >= side, x.shape[3] >= side else {
-            throw ModelError.invalid("patchgan critic judges (N, \(config.inChannels), H, W) images with H, W >= \(side), got \(x.shape)")
+        guard x.rank == 2 + config.dimensions, x.shape[1] == config.inChannels, x.shape.dropFirst(2).allSatisfy({ $0 >= side }) else {
+            throw ModelError.invalid(config.dimensions == 3
+                ? "patchgan critic judges (N, \(config.inChannels), D, H, W) volumes with sides >= \(side), got \(x.shape)"
+                : "patchgan critic judges (N, \(config.inChannels), H, W) images with H, W >= \(side), got \(x.shape)")
         }
-        var h = try convs[0](x).leakyRelu(negativeSlope: config.negativeSlope)
+        var h = try Self.apply(convs[0], x).leakyRelu(negativeSlope: config.negativeSlope)
         var out = [h]
         for (conv, norm) in zip(convs.dropFirst(), norms) {
-            h = try norm(conv(h)).leakyRelu(negativeSlope: config.negativeSlope)
+            h = try norm(Self.apply(conv, h)).leakyRelu(negativeSlope: config.negativeSlope)
             out.append(h)
         }
         return out
@@ -286,7 +309,7 @@ public final class PatchGANCritic: Module, CriticNetwork {
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try scores(fromLastFeatures: features(x).last!) }
 
-    public func scores(fromLastFeatures h: Tensor) throws -> Tensor { try head(h) }
+    public func scores(fromLastFeatures h: Tensor) throws -> Tensor { try Self.apply(head, h) }
 }
 
 // MARK: - U-Net critic with spectral normalization (seed 001)
@@ -393,96 +416,4 @@ public final class UNetSNCritic: Module, CriticNetwork {
         let s = try scores(fromLastFeatures: features(x).last!)
         return try s.narrow(2, start: 0, length: x.shape[2]).narrow(3, start: 0, length: x.shape[3])
     }
-}
-
-// MARK: - 3-D PatchGAN critic (seed 002's mDCSRN-WGAN)
-
-/// A 3-D PatchGAN for 3-D models' adversarial training (seed 002's WGAN): a stride-2 4 x 4 x 4
-/// convolution with LeakyReLU, `layers - 1` more stride-2 convolutions and one stride-1
-/// convolution, each followed by layer normalization (GroupNorm with one group: no batch
-/// statistics, as the gradient penalty needs) and LeakyReLU; a final 4 x 4 x 4 convolution
-/// gives one score per patch.
-public struct PatchGAN3dCriticConfig: CriticConfiguration, Equatable {
-    public static let architecture = "patchgan3d"
-    public var architecture: String = PatchGAN3dCriticConfig.architecture
-    public var inChannels: Int
-    public var features: Int
-    public var layers: Int
-    public var negativeSlope: Double
-
-    public init(inChannels: Int = 1, features: Int = 16, layers: Int = 2, negativeSlope: Double = 0.2) {
-        self.inChannels = inChannels
-        self.features = features
-        self.layers = layers
-        self.negativeSlope = negativeSlope
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable { case architecture, inChannels, features, layers, negativeSlope }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = PatchGAN3dCriticConfig()
-        architecture = try c.value(.architecture, or: d.architecture)
-        inChannels = try c.value(.inChannels, or: d.inChannels)
-        features = try c.value(.features, or: d.features)
-        layers = try c.value(.layers, or: d.layers)
-        negativeSlope = try c.value(.negativeSlope, or: d.negativeSlope)
-    }
-
-    public var smallestInputShape: [Int] { [1, inChannels, 3 << layers, 3 << layers, 3 << layers] }
-
-    public func validate() throws {
-        guard inChannels >= 1, features >= 1, (1...4).contains(layers), negativeSlope >= 0 else {
-            throw ModelError.invalid("patchgan3d critic: inChannels and features must be >= 1, layers 1 to 4, negativeSlope >= 0")
-        }
-    }
-
-    public func makeCritic(generator: Generator?) throws -> any CriticNetwork { try PatchGAN3dCritic(self, generator: generator) }
-}
-
-public final class PatchGAN3dCritic: Module, CriticNetwork {
-    public let config: PatchGAN3dCriticConfig
-    public var configuration: any CriticConfiguration { config }
-    let convs: [Conv3d]
-    let norms: [GroupNorm]
-    let head: Conv3d
-
-    public init(_ config: PatchGAN3dCriticConfig, generator: Generator?) throws {
-        try config.validate()
-        self.config = config
-        var convs = [try Conv3d(inChannels: config.inChannels, outChannels: config.features, kernelSize: 4, stride: 2, padding: 1,
-                                generator: generator)]
-        var norms: [GroupNorm] = []
-        var channels = config.features
-        for i in 1...config.layers {
-            let out = config.features << Swift.min(i, 3)
-            convs.append(try Conv3d(inChannels: channels, outChannels: out, kernelSize: 4, stride: i < config.layers ? 2 : 1, padding: 1,
-                                    generator: generator))
-            norms.append(try GroupNorm(groups: 1, channels: out))
-            channels = out
-        }
-        self.convs = convs
-        self.norms = norms
-        head = try Conv3d(inChannels: channels, outChannels: 1, kernelSize: 4, padding: 1, generator: generator)
-        super.init()
-    }
-
-    public func features(_ x: Tensor) throws -> [Tensor] {
-        let side = config.smallestInputShape[2]
-        guard x.rank == 5, x.shape[1] == config.inChannels, x.shape.dropFirst(2).allSatisfy({ $0 >= side }) else {
-            throw ModelError.invalid("patchgan3d critic judges (N, \(config.inChannels), D, H, W) volumes with sides >= \(side), got \(x.shape)")
-        }
-        var h = try convs[0](x).leakyRelu(negativeSlope: config.negativeSlope)
-        var out = [h]
-        for (conv, norm) in zip(convs.dropFirst(), norms) {
-            h = try norm(conv(h)).leakyRelu(negativeSlope: config.negativeSlope)
-            out.append(h)
-        }
-        return out
-    }
-
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try scores(fromLastFeatures: features(x).last!) }
-
-    public func scores(fromLastFeatures h: Tensor) throws -> Tensor { try head(h) }
 }

@@ -1,5 +1,5 @@
 """Writes mdcsrn.safetensors: the PyTorch twins' (bench/mdcsrn_reference.py) weights, inputs
-and outputs: a small mDCSRN with and without the residual, and the patchgan3d critic.
+and outputs: a small mDCSRN with and without the residual, and the 3-D PatchGAN critic (patchgan, dimensions 3).
 
 Run from the checkout: /usr/bin/python3 Tests/Fixtures/mdcsrn/make_reference.py
 """
