@@ -1,5 +1,7 @@
 import Foundation
+import Imaging
 import Testing
+import Torch
 
 @Suite struct UpsampleCommandTests {
     @Test func interpolationBaselineWritesTheFineGridAndASidecar() throws {
@@ -126,5 +128,60 @@ import Testing
     /// A 4-D sample file.
     func anatomical4D(_ dir: URL) -> String {
         packageRoot.appendingPathComponent("data/samples/nibabel-corpus/example4d.nii.gz").path
+    }
+}
+
+@Suite struct VolumeRestorationCommandTests {
+    /// A 3-D model from `upres train` (a few steps of a tiny mDCSRN on k-space-truncated pairs of
+    /// a synthetic head, with balanced sampling) restores a truncated volume through `upres
+    /// upsample --model` on its own grid, with the patch size in the sidecar; what does not fit
+    /// gets one message and no file.
+    @Test func aThreeDimensionalModelRestoresThroughUpsample() throws {
+        let dir = try scratch()
+        // A synthetic 1 mm head: a bright ball with a darker core and fine stripes.
+        let n = 28
+        var values = [Float](repeating: 0, count: n * n * n)
+        for i in 0..<n { for j in 0..<n { for k in 0..<n {
+            let r = ((Double(i) - 13.5) * (Double(i) - 13.5) + (Double(j) - 13.5) * (Double(j) - 13.5) + (Double(k) - 13.5) * (Double(k) - 13.5)).squareRoot()
+            values[(i * n + j) * n + k] = r < 12 ? Float(r < 6 ? 60 : 100 + 20 * sin(Double(i + 2 * k))) : 0
+        } } }
+        let hr = dir.appendingPathComponent("hr.nii.gz")
+        try NIfTI.write(Volume(data: try Tensor(values, shape: [n, n, n]), affine: .identity), to: hr)
+        var region = [Float](repeating: 0, count: n * n * n)
+        for i in 0..<(n * n * 8) { region[i] = 1 }
+        let mask = dir.appendingPathComponent("region.nii.gz")
+        try NIfTI.write(Volume(data: try Tensor(region, shape: [n, n, n]), affine: .identity), to: mask)
+        let config = dir.appendingPathComponent("mdcsrn.json")
+        try Data("""
+            {"name": "tiny-mdcsrn", "steps": 3, "batchSize": 2, "learningRate": 0.001, "warmupSteps": 0, "logEvery": 1,
+             "validateEvery": 3, "checkpointEvery": 3,
+             "model": {"architecture": "mdcsrn", "features": 4, "growth": 2, "blocks": 1, "units": 2},
+             "task": {"sliceSpacing": 1, "targetSpacing": 1, "contrast": "T1w", "normalizationPercentiles": [1, 99], "clipsIntensities": false},
+             "data": {"trainVolumes": ["\(hr.path)"], "patchWidth": 12, "validationPatches": 2,
+                      "simulation": {"preset": "kspace-3d-x4", "seed": 0, "model": {"kspace": {"factor": 4, "axes": [0, 1, 2], "mode": "3d", "planeNormal": "axial", "window": {"none": {}}, "reducedMatrix": false}}},
+                      "balance": {"mask": "\(mask.path)", "fraction": 0.5}}}
+            """.utf8).write(to: config)
+        let run = dir.appendingPathComponent("run").path
+        let trained = try runUpres(["train", "--config", config.path, "--out", run, "--quiet"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let model = run + "/model.safetensors"
+        let lr = dir.appendingPathComponent("lr.nii.gz").path
+        #expect(try runUpres(["simulate", hr.path, lr, "--preset", "kspace-3d-x4"]).status == 0)
+        let out = dir.appendingPathComponent("restored.nii.gz").path
+        let r = try runUpres(["upsample", lr, out, "--model", model, "--memory", "1", "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("28x28x28 at 1x1x1 mm"))
+        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("restored.json"))) as? [String: Any]
+        #expect(sidecar?["throughPlaneAxis"] as? Int == -1 && (sidecar?["patch"] as? Int ?? 0) >= 12)
+        // A 2 mm volume, per-scan training and flips are refused, naming what fits.
+        let coarse = dir.appendingPathComponent("coarse.nii.gz").path
+        #expect(try runUpres(["resample", lr, coarse, "--spacing", "2"]).status == 0)
+        for (arguments, message) in [([coarse, dir.appendingPathComponent("a.nii.gz").path, "--model", model], "restores volumes of 1 mm voxels"),
+                                     ([lr, dir.appendingPathComponent("b.nii.gz").path, "--model", model, "--adapt"], "3-D model"),
+                                     ([lr, dir.appendingPathComponent("c.nii.gz").path, "--model", model, "--test-time-flips"], "3-D model")] {
+            let bad = try runUpres(["upsample"] + arguments)
+            #expect(bad.status != 0 && bad.stderr.contains(message), "\(arguments): \(bad.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: arguments[1]))
+        }
     }
 }
