@@ -96,6 +96,18 @@ import Torch
     /// MNI152 axial slices: the even ones are the high-resolution images, the odd ones blurred with
     /// an anisotropic Gaussian (sigma 1.8 voxels along rows, 0.9 along columns) and downsampled x2
     /// are the real low-resolution ones (unpaired, as in seed 003).
+    ///
+    /// Sized for the test suite: 500 iterations (seed: 3000) of batch 4 (seed: 1), 16 channels in
+    /// the generator and 32 in the discriminator (default 64), the bicubic weight decayed every 100
+    /// iterations (seed: 200) so that the sparsity and centring terms act for the last 300; about
+    /// 40 s in a debug build on 2 cores. `bash bench/learned-kernel` runs the seed's settings.
+    ///
+    /// Tolerance: L2 error <= 0.13, 59% of ||k_true|| = 0.222 and 75% of the error of the better
+    /// plain guess (0.174: the isotropic Gaussian whose FWHM is the factor; cubic downscaling is at
+    /// 0.255). What the guesses cannot have is the anisotropy, so the learned kernel must also be
+    /// wider along rows than along columns by 0.2 voxels (truth 1.79 vs 0.90). Not claimed at this
+    /// size: beating the best isotropic Gaussian (0.075), which needs the truth to pick its sigma
+    /// (this run reaches 0.10; 1000 iterations 0.081).
     @Test func learnsAnAnisotropicGaussian() throws {
         let url = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t1_1mm.nii.gz")
         guard FileManager.default.fileExists(atPath: url.path) else {
@@ -114,16 +126,15 @@ import Torch
         let hr = try subset(0)
         let lr = try KernelDownsampling(kernel: truth, direction: .voxelAxis(axis)).apply(to: subset(1))
         var settings = KernelLearningSettings()
-        settings.iterations = Int(ProcessInfo.processInfo.environment["UPRES_TEST_ITERATIONS"] ?? "") ?? 1000
+        settings.iterations = 500
+        settings.decayEvery = 100
         settings.generatorWidth = 16
         settings.discriminatorWidth = 32
-        settings.batch = Int(ProcessInfo.processInfo.environment["UPRES_TEST_BATCH"] ?? "") ?? 4
+        settings.batch = 4
         settings.seed = 1
         let start = Date()
         let result = try DegradationLearning.learn(scans: [.init(volume: lr)], highResolution: [.init(volume: hr)],
-                                                   direction: .voxelAxis(axis), settings: settings) { i, losses in
-            if i % 200 == 0 { print("iteration \(i): \(Date().timeIntervalSince(start)) s, bicubic \(losses["bicubic"]!), adversarial \(losses["adversarial"]!)") }
-        }
+                                                   direction: .voxelAxis(axis), settings: settings)
         let seconds = Date().timeIntervalSince(start)
         let error = try result.kernel.distance(to: truth)
         let cubic = try DegradationKernel.cubic(factor: 2).distance(to: truth)
@@ -133,5 +144,9 @@ import Torch
         print("kernel rows sum profile", (0..<13).map { r in String(format: "%.3f", (0..<13).map { result.kernel.weights[r * 13 + $0] }.reduce(0, +)) })
         print("kernel cols sum profile", (0..<13).map { c in String(format: "%.3f", (0..<13).map { result.kernel.weights[$0 * 13 + c] }.reduce(0, +)) })
         #expect(error < fromFactor && error < cubic)
+        #expect(error <= 0.13, "L2 error \(error) above the tolerance 0.13")
+        let spread = result.kernel.standardDeviations
+        #expect(spread[0] > spread[1] + 0.2, "spread rows x columns \(spread): the anisotropy is not recovered")
+        #expect(abs(result.kernel.sum - 1) < 1e-9 && abs(result.rawKernel.sum - 1) < 0.05)
     }
 }
