@@ -20,31 +20,24 @@ public final class GradientPatchSampler {
         self.patch = patch
         self.images = try images.map { try $0.to(.float32).contiguous() }
         self.generator = generator
-        var weights: [[Double]] = []
+        var weights: [Tensor] = []
+        var starts: [Int] = [], count = 0
         let sobel = try EdgePatchCritic.sobel(dtype: .float64)
         for (i, image) in images.enumerated() {
-            let (h, w) = (image.shape[0], image.shape[1])
-            guard image.rank == 2, h >= patch, w >= patch else {
+            guard image.rank == 2, image.shape[0] >= patch, image.shape[1] >= patch else {
                 throw DegradationError.invalid("image \(i) of shape \(image.shape) is smaller than a \(patch)x\(patch) patch")
             }
+            let (h, w) = (image.shape[0], image.shape[1])
             let x = try image.to(.float64).reshape([1, 1, h, w]).pad([1, 1, 1, 1], mode: .replicate)
             let magnitude = try (x.conv2d(sobel.x).square() + x.conv2d(sobel.y).square()).sqrt().reshape([h, w])
             let centres = try magnitude.narrow(0, start: patch / 2, length: h - patch + 1).narrow(1, start: patch / 2, length: w - patch + 1)
-            weights.append(try centres.contiguous().toArray(Double.self))
+            weights.append(try centres.reshape([-1]))
+            starts.append(count)
+            count += (h - patch + 1) * (w - patch + 1)
         }
-        let all = weights.flatMap { $0 }
-        let mean = all.reduce(0, +) / Double(all.count)
-        let base = mean > 0 ? floor * mean : 1
-        var cumulative: [Double] = []
-        cumulative.reserveCapacity(all.count)
-        var total = 0.0, starts: [Int] = []
-        for w in weights {
-            starts.append(cumulative.count)
-            for v in w {
-                total += v + base
-                cumulative.append(total)
-            }
-        }
+        let all = try Tensor.cat(weights, dim: 0)
+        let mean = try all.mean().item()
+        let cumulative = try (all + (mean > 0 ? floor * mean : 1)).cumsum(dim: 0).contiguous().toArray(Double.self)
         self.cumulative = cumulative
         self.starts = starts
     }
