@@ -10,8 +10,9 @@ struct Simulate: ParsableCommand {
         abstract: "Simulate a low-resolution scan from a high-resolution one (or build a paired dataset).",
         discussion: """
             Models: thick slices (y = D B R(x): --thickness/--slice-spacing along --axis with a slice \
-            --profile), k-space truncation (--kspace-factor), or Gaussian blur + downsampling \
-            (--sigma). Presets: \(SimulationSettings.presets.keys.sorted().joined(separator: ", ")); \
+            --profile), k-space truncation (--kspace-factor), Gaussian blur + downsampling \
+            (--sigma), or a learned in-plane kernel (--kernel FILE from `upres degrade learn`, applied \
+            to every slice normal to --axis, then subsampled by its factor). Presets: \(SimulationSettings.presets.keys.sorted().joined(separator: ", ")); \
             flags given with a preset override it. Noise (--noise gaussian|rician --snr) and a bias \
             field (--bias) are optional. Every output gets a JSON sidecar with all settings and the seed.
 
@@ -28,8 +29,12 @@ struct Simulate: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Preset name(s) (several in dataset mode).")
     var preset: [String] = []
 
-    @Option(help: "Model when no preset is given: slices, kspace or gaussian.")
+    @Option(help: "Model when no preset is given: slices, kspace, gaussian or kernel.")
     var model: String?
+
+    // Learned kernel
+    @Option(help: "A kernel file from `upres degrade learn`: blur each slice normal to --axis with it and subsample by its factor.")
+    var kernel: String?
 
     // Slices
     @Option(help: "Slice direction: axial, coronal, sagittal, or a voxel axis 0, 1, 2.")
@@ -108,9 +113,12 @@ struct Simulate: ParsableCommand {
             throw ValidationError("--direction '\(d)': expected axial, coronal, sagittal, 0, 1 or 2")
         }
         if let p = profile, SliceProfile(rawValue: p) == nil { throw ValidationError("--profile '\(p)': expected rectangular, gaussian or sinc") }
-        if let m = model, !["slices", "kspace", "gaussian"].contains(m) {
-            throw ValidationError("--model '\(m)': expected slices, kspace or gaussian")
+        if let m = model, !["slices", "kspace", "gaussian", "kernel"].contains(m) {
+            throw ValidationError("--model '\(m)': expected slices, kspace, gaussian or kernel")
         }
+        if kernel != nil && !preset.isEmpty { throw ValidationError("--kernel and --preset are two models; give one") }
+        if kernel != nil, let m = model, m != "kernel" { throw ValidationError("--kernel goes with --model kernel, not '\(m)'") }
+        if model == "kernel" && kernel == nil { throw ValidationError("--model kernel needs --kernel FILE") }
         if let f = kspaceFraction, !(f > 0 && f <= 1) { throw ValidationError("--kspace-fraction \(f) must be in (0, 1]") }
         if let w = window, !["none", "fermi", "hann", "tukey"].contains(w) { throw ValidationError("--window '\(w)': expected none, fermi, hann or tukey") }
         if let m = kspaceMode, KSpaceTruncation.Mode(rawValue: m) == nil { throw ValidationError("--kspace-mode '\(m)': expected 2d or 3d") }
@@ -127,8 +135,9 @@ struct Simulate: ParsableCommand {
         if let name {
             s = try SimulationSettings.preset(name)
         } else {
-            let kind = model ?? (kspaceFactor != nil || kspaceFraction != nil ? "kspace" : (!sigma.isEmpty ? "gaussian" : "slices"))
+            let kind = model ?? (kernel != nil ? "kernel" : kspaceFactor != nil || kspaceFraction != nil ? "kspace" : (!sigma.isEmpty ? "gaussian" : "slices"))
             switch kind {
+            case "kernel": s = SimulationSettings(model: .kernel(try KernelDownsampling(contentsOf: URL(fileURLWithPath: kernel!))))
             case "kspace": s = SimulationSettings(model: .kspace(KSpaceTruncation()))
             case "gaussian": s = SimulationSettings(model: .gaussian(GaussianDownsampling()))
             default: s = SimulationSettings(model: .slices(SliceAcquisition()))
@@ -162,6 +171,9 @@ struct Simulate: ParsableCommand {
             g.unit = GaussianDownsampling.Unit(rawValue: sigmaUnit)!
             if !factor.isEmpty { g.factor = factor }
             s.model = .gaussian(g)
+        case .kernel(var k):
+            if let v = axis { k.direction = SliceDirection(v)! }
+            s.model = .kernel(k)
         }
         switch noise {
         case "gaussian": s.noise = NoiseModel(kind: .gaussian, snr: snr)

@@ -13,7 +13,7 @@ struct Upres: ParsableCommand {
             evaluation and reports. Run `upres doctor` to check the installation.
             """,
         version: UpresVersion.string,
-        subcommands: [Info.self, Convert.self, Resample.self, N4.self, Register.self, BrainMask.self, Segment.self, Preprocess.self, Simulate.self, Train.self, Upsample.self, BIDSApp.self, Explain.self, Models.self, Snapshot.self, Evaluate.self, ReportCommand.self, Doctor.self]
+        subcommands: [Info.self, Convert.self, Resample.self, N4.self, Register.self, BrainMask.self, Segment.self, Preprocess.self, Simulate.self, Degrade.self, Train.self, Upsample.self, BIDSApp.self, Explain.self, Models.self, Snapshot.self, Evaluate.self, ReportCommand.self, Doctor.self]
     )
 }
 

@@ -373,3 +373,82 @@ private func values(_ t: Tensor) throws -> [Double] { try t.to(.float64).contigu
         #expect(PairedDatasetBuilder.subjectID(URL(fileURLWithPath: "/d/colin27_t1_1mm.nii.gz")) == "colin27_t1_1mm")
     }
 }
+
+@Suite struct KernelDownsamplingTests {
+    /// An oblique, anisotropic affine, so that a wrong axis or a wrong offset moves anatomy.
+    let affine: Affine = {
+        let (c, s) = (cos(0.3), sin(0.3))
+        return Affine(rows: [[0.9 * c, -0.8 * s, 0, -20.5], [0.9 * s, 0.8 * c, 0, 13.25], [0, 0, 2.5, -40], [0, 0, 0, 1]])
+    }()
+
+    /// The intensity-weighted world centre of a volume.
+    func centreOfMass(_ v: Volume) throws -> [Double] {
+        let x = try v.data.to(.float64)
+        let total = try x.sum().item()
+        var index = [Double](repeating: 0, count: 3)
+        for a in 0..<3 {
+            let n = v.shape[a]
+            var shape = [1, 1, 1]
+            shape[a] = n
+            let ramp = try Tensor((0..<n).map(Double.init), shape: shape)
+            index[a] = try (x * ramp).sum().item() / total
+        }
+        return v.affine.apply(index)
+    }
+
+    /// A smooth blob (sigma 2.5 voxels, 5 sigma from the borders) anywhere keeps its world position through the kernel and the
+    /// subsampling, for a centred Gaussian kernel and for one whose mass sits off centre (the
+    /// affine then carries the shift), slices normal to each voxel axis, odd and even sizes.
+    @Test func anatomyKeepsItsWorldPosition() throws {
+        let centred = try DegradationKernel.gaussian(sigma: [1.2, 0.7], size: 13, factor: 2)
+        var shifted = try DegradationKernel(weights: [Double](repeating: 0, count: 169), size: 13, factor: 3)
+        shifted.weights[7 * 13 + 4] = 0.75  // row +1, column -2
+        shifted.weights[6 * 13 + 6] = 0.25
+        let shape = [41, 46, 31]
+        for kernel in [centred, shifted] {
+            for axis in 0..<3 {
+                for centre in [[15.3, 20.8, 14.1], [22.0, 23.5, 16.7]] {
+                    var v = [Double]()
+                    for i in 0..<shape[0] { for j in 0..<shape[1] { for k in 0..<shape[2] {
+                        let d = [Double(i) - centre[0], Double(j) - centre[1], Double(k) - centre[2]]
+                        v.append(exp(-(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) / 12.5))
+                    } } }
+                    let hr = Volume(data: try Tensor(v, shape: shape).to(.float32), affine: affine)
+                    let model = KernelDownsampling(kernel: kernel, direction: .voxelAxis(axis))
+                    let lr = try model.apply(to: hr)
+                    var expected = shape
+                    for p in KernelDownsampling.inPlaneAxes(sliceAxis: axis) { expected[p] = (shape[p] + kernel.factor - 1) / kernel.factor }
+                    #expect(lr.shape == expected)
+                    let (a, b) = (try centreOfMass(hr), try centreOfMass(lr))
+                    let error = zip(a, b).map { abs($0 - $1) }.max()!
+                    #expect(error < 2e-3, "factor \(kernel.factor), axis \(axis), blob at \(centre): HR centre \(a), LR centre \(b)")
+                    // The slice axis keeps its spacing and position.
+                    #expect(abs(lr.spacing[axis] - hr.spacing[axis]) < 1e-12)
+                    #expect(abs(lr.spacing[(axis + 1) % 3] - Double(kernel.factor) * hr.spacing[(axis + 1) % 3]) < 1e-9)
+                }
+            }
+        }
+    }
+
+    /// The settings (kernel weights included) survive the JSON sidecar, and run through
+    /// `Volume.simulated` with noise like every model.
+    @Test func settingsAreCodableAndSimulate() throws {
+        let k = try DegradationKernel.gaussian(sigma: [1.5, 0.8])
+        let settings = SimulationSettings(model: .kernel(KernelDownsampling(kernel: k, direction: .plane(.coronal), source: "k.safetensors")),
+                                          noise: NoiseModel(kind: .rician, snr: 20), seed: 3)
+        let data = try JSONEncoder().encode(settings)
+        #expect(try JSONDecoder().decode(SimulationSettings.self, from: data) == settings)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"kernel\""))
+        let hr = Volume(data: try Tensor.rand([30, 24, 28], generator: Generator(seed: 1)), affine: affine)
+        let lr = try hr.simulated(settings).lowResolution
+        let coronal = hr.axis(normalTo: .coronal)
+        #expect(lr.shape[coronal] == hr.shape[coronal])
+        let expected: [Int] = (0..<3).map { $0 == coronal ? hr.shape[$0] : (hr.shape[$0] + 1) / 2 }
+        #expect(lr.shape == expected)
+        // A kernel wider than the volume is refused with the axis named.
+        let tiny = Volume(data: try Tensor.zeros([5, 5, 5]), affine: .identity)
+        #expect { try tiny.simulated(SimulationSettings(model: .kernel(KernelDownsampling(kernel: k)))) } throws: { e in
+            "\(e)".contains("needs more than 6")
+        }
+    }
+}

@@ -281,6 +281,9 @@ public struct PairedDatasetBuilder {
             return .kspace(k)
         case .gaussian:
             return model
+        case .kernel(var k):
+            k.direction = dir
+            return .kernel(k)
         }
     }
 

@@ -8,16 +8,19 @@ public struct SimulationSettings: Sendable, Equatable, Codable {
         case slices(SliceAcquisition)
         case kspace(KSpaceTruncation)
         case gaussian(GaussianDownsampling)
+        /// A learned in-plane kernel (`upres degrade learn`, seed 003).
+        case kernel(KernelDownsampling)
 
         public var name: String {
             switch self {
             case .slices: "slices"
             case .kspace: "kspace"
             case .gaussian: "gaussian"
+            case .kernel: "kernel"
             }
         }
 
-        enum CodingKeys: String, CodingKey { case slices, kspace, gaussian }
+        enum CodingKeys: String, CodingKey { case slices, kspace, gaussian, kernel }
 
         // {"slices": {...}}: the model's name holding its parameters.
         public init(from decoder: Decoder) throws {
@@ -25,8 +28,9 @@ public struct SimulationSettings: Sendable, Equatable, Codable {
             if let s = try c.decodeIfPresent(SliceAcquisition.self, forKey: .slices) { self = .slices(s) }
             else if let k = try c.decodeIfPresent(KSpaceTruncation.self, forKey: .kspace) { self = .kspace(k) }
             else if let g = try c.decodeIfPresent(GaussianDownsampling.self, forKey: .gaussian) { self = .gaussian(g) }
+            else if let k = try c.decodeIfPresent(KernelDownsampling.self, forKey: .kernel) { self = .kernel(k) }
             else {
-                throw DegradationError.invalid("a simulation model must be one of slices, kspace, gaussian")
+                throw DegradationError.invalid("a simulation model must be one of slices, kspace, gaussian, kernel")
             }
         }
 
@@ -36,6 +40,7 @@ public struct SimulationSettings: Sendable, Equatable, Codable {
             case .slices(let s): try c.encode(s, forKey: .slices)
             case .kspace(let k): try c.encode(k, forKey: .kspace)
             case .gaussian(let g): try c.encode(g, forKey: .gaussian)
+            case .kernel(let k): try c.encode(k, forKey: .kernel)
             }
         }
     }
@@ -90,6 +95,7 @@ public struct SimulationSettings: Sendable, Equatable, Codable {
         case .slices(let s): try s.validate(for: volume)
         case .kspace(let k): try k.validate(for: volume)
         case .gaussian(let g): try g.validate(for: volume)
+        case .kernel(let k): try k.validate(for: volume)
         }
         try noise?.validate()
         try bias?.validate()
@@ -129,6 +135,7 @@ extension Volume {
         case .slices(let s): lr = try s.apply(to: hr)
         case .kspace(let k): lr = try k.apply(to: hr)
         case .gaussian(let g): lr = try g.apply(to: hr)
+        case .kernel(let k): lr = try k.apply(to: hr)
         }
         var sigma: Double? = nil
         if let noise = settings.noise {

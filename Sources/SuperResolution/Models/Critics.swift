@@ -38,6 +38,7 @@ public enum CriticRegistry {
         DCGANCriticConfig.architecture: DCGANCriticConfig.self,
         PatchGANCriticConfig.architecture: PatchGANCriticConfig.self,
         UNetSNCriticConfig.architecture: UNetSNCriticConfig.self,
+        EdgePatchCriticConfig.architecture: EdgePatchCriticConfig.self,
     ]
 
     public static var architectures: [String] { configurations.keys.sorted() }

@@ -1,0 +1,95 @@
+import Foundation
+import Imaging
+import Testing
+import Torch
+
+let mni = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t1_1mm.nii.gz").path
+
+@Suite struct DegradeCommandTests {
+    /// A short run end to end: the kernel file (metadata, provenance with the scan's SHA-256),
+    /// its PNG, the progress line, then `simulate --kernel` with it; no overwrite without --force.
+    @Test func learnWritesAKernelItsPictureAndSimulateUsesIt() throws {
+        let dir = try scratch()
+        // MNI152's axial slices 70 to 99 (30 slices keep the test short).
+        var v = try NIfTI.readVolume(URL(fileURLWithPath: mni))
+        v.data = try v.data.narrow(2, start: 70, length: 30)
+        let mni = dir.appendingPathComponent("mni_slab.nii.gz").path
+        try NIfTI.write(v, to: URL(fileURLWithPath: mni))
+        let kernel = dir.appendingPathComponent("k.safetensors").path
+        let r = try runUpres(["degrade", "learn", mni, "-o", kernel, "--iterations", "20", "--width", "8", "--patch", "32",
+                              "--batch", "2", "--seed", "5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("13x13 kernel, factor 2"), "\(r.stdout)")
+        #expect(r.stderr.contains("[20/20] G ") && r.stderr.contains("ETA"), "\(r.stderr)")
+        let png = dir.appendingPathComponent("k.png").path
+        #expect(FileManager.default.fileExists(atPath: png))
+        let k = try DegradationKernel(contentsOf: URL(fileURLWithPath: kernel))
+        #expect(k.size == 13 && k.factor == 2 && abs(k.sum - 1) < 1e-9)
+        let p = try #require(k.provenance)
+        #expect(p.iterations == 20 && p.seed == 5 && p.scans.first?.sha256.count == 64 && p.scans.first?.path == mni)
+        #expect(p.finalLosses["bicubic"] != nil)
+        let contents = try Safetensors.read(URL(fileURLWithPath: kernel))
+        #expect(contents.metadata["convention"]?.contains("rows run along the lower-numbered in-plane voxel axis") == true)
+
+        // Same seed, same kernel (deterministic on the CPU).
+        let again = dir.appendingPathComponent("k2.safetensors").path
+        #expect(try runUpres(["degrade", "learn", mni, "-o", again, "--iterations", "20", "--width", "8", "--patch", "32",
+                              "--batch", "2", "--seed", "5"]).status == 0)
+        #expect(try DegradationKernel(contentsOf: URL(fileURLWithPath: again)).weights == k.weights)
+
+        let before = try Data(contentsOf: URL(fileURLWithPath: kernel))
+        let refused = try runUpres(["degrade", "learn", mni, "-o", kernel, "--iterations", "2"])
+        #expect(refused.status != 0 && refused.stderr.contains("already exists; pass --force"), "\(refused.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: kernel)) == before)
+
+        let lr = dir.appendingPathComponent("lr.nii.gz").path
+        let sim = try runUpres(["simulate", mni, lr, "--kernel", kernel, "--axis", "axial", "--hr-grid", dir.appendingPathComponent("back.nii.gz").path])
+        #expect(sim.status == 0, "\(sim.stderr)")
+        #expect(sim.stdout.contains("99x117x30 at 2x2x1 mm"), "\(sim.stdout)")
+        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("lr.json"))) as? [String: Any]
+        let model = try #require((sidecar?["settings"] as? [String: Any])?["model"] as? [String: Any])
+        let km = try #require(model["kernel"] as? [String: Any])
+        #expect(km["source"] as? String == kernel && (km["sourceSHA256"] as? String)?.count == 64)
+        #expect(((km["kernel"] as? [String: Any])?["weights"] as? [Double])?.count == 169)
+    }
+
+    /// Each bad input: one clear message naming the file, a non-zero exit, nothing written.
+    @Test func badInputsFailClearlyAndWriteNothing() throws {
+        let dir = try scratch()
+        func write(_ name: String, _ data: Tensor) throws -> String {
+            let url = dir.appendingPathComponent(name)
+            try NIfTI.write(Volume(data: data, affine: .identity), to: url)
+            return url.path
+        }
+        var nan = [Float](repeating: 1, count: 40 * 40 * 10)
+        nan[17] = .nan
+        let inputs = dir.appendingPathComponent("in")
+        try FileManager.default.createDirectory(at: inputs, withIntermediateDirectories: true)
+        let cases: [([String], String)] = [
+            ([dir.appendingPathComponent("missing.nii.gz").path], "missing.nii.gz: no such file"),
+            ([try write("in/nan.nii.gz", Tensor(nan, shape: [40, 40, 10]))], "nan.nii.gz: 1 voxels are NaN or infinite"),
+            ([try write("in/flat.nii.gz", Tensor.rand([40, 40]))], "flat.nii.gz: expected a 3-D volume, got shape [40, 40]"),
+            ([try write("in/series.nii.gz", Tensor.rand([40, 40, 10, 3]))], "series.nii.gz: expected a 3-D volume, got shape [40, 40, 10, 3]"),
+            ([try write("in/small.nii.gz", Tensor.rand([20, 40, 10]))], "small.nii.gz: its 20x40 slices (normal to voxel axis 2) are smaller than the 64x64 patches"),
+            ([try write("in/empty.nii.gz", Tensor.zeros([70, 70, 4]))], "empty.nii.gz: holds no signal"),
+            ([mni, "--patch", "16"], "patch 16 is too small"),
+            ([mni, "--axis", "oblique"], "--axis 'oblique': expected axial, coronal, sagittal, 0, 1 or 2"),
+        ]
+        let out = dir.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        for (args, message) in cases {
+            let r = try runUpres(["degrade", "learn"] + args + ["-o", out.appendingPathComponent("k.safetensors").path, "--iterations", "2"])
+            #expect(r.status != 0 && r.stderr.contains(message), "\(args): \(r.stderr)")
+            #expect(r.stderr.components(separatedBy: "Error:").count == 2, "\(args): one error message, got \(r.stderr)")
+        }
+        let wrongName = try runUpres(["degrade", "learn", mni, "-o", out.appendingPathComponent("k.nii").path])
+        #expect(wrongName.status != 0 && wrongName.stderr.contains("expected a .safetensors file name"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).isEmpty)
+        // A file that is not a kernel, given to simulate.
+        let notKernel = dir.appendingPathComponent("weights.safetensors").path
+        try Safetensors.write([("w", Tensor.zeros([3]))], metadata: [:], to: URL(fileURLWithPath: notKernel))
+        let sim = try runUpres(["simulate", mni, out.appendingPathComponent("lr.nii.gz").path, "--kernel", notKernel])
+        #expect(sim.status != 0 && sim.stderr.contains("weights.safetensors: metadata.format: expected 'upres.degradation-kernel'"), "\(sim.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).isEmpty)
+    }
+}
