@@ -207,8 +207,9 @@ import Torch
         var coarse = lr
         coarse.affine = Affine.scaling([2, 2, 2])
         #expect(throws: ModelError.self) { try Reconstruction.restore(coarse, model: file) }
-        #expect(throws: ModelError.self) {
-            try Reconstruction.run(lr, method: .pretrained(file), targetSpacing: 0.5)
+        // The thick-slice path points a 3-D model to restore, whatever the input's spacing.
+        for target in [0.5, 1.0] {
+            #expect(throws: ModelError.self) { try Reconstruction.run(lr, method: .pretrained(file), targetSpacing: target) }
         }
         // 3-D configs say what they lack.
         var bad = config(5)

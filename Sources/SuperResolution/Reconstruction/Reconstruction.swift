@@ -165,6 +165,14 @@ public enum Reconstruction {
     public static func run(_ input: Volume, method: Method, targetSpacing: Double, options: Options = Options(),
                            adaptationProgress: ScanAdaptation.Progress = { _, _, _, _, _ in },
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
+        var given: ModelFile? = nil
+        switch method {
+        case .pretrained(let file), .adapt(let file, _): given = file
+        case .selfSupervised: break
+        }
+        if let file = given, file.contract.isVolume {
+            throw ModelError.invalid("model \(file.name) is a 3-D model restoring volumes on their own grid; run it with Reconstruction.restore (upres upsample --model does)")
+        }
         let (t, f) = try check(input, targetSpacing: targetSpacing)
         // A scan-trained model for a non-integer factor (4.4 mm to 1 mm): the thick-row network at
         // the next integer factor, on voxels of spacing / that factor (0.88 mm), then the result
