@@ -92,6 +92,17 @@ public enum Reconstruction {
 
     /// Checks an input for the main job; the error names the problem.
     public static func check(_ volume: Volume, targetSpacing: Double) throws -> (axis: Int, factor: Double) {
+        try requireIntensities(volume)
+        let spacing = volume.spacing
+        let t = throughPlaneAxis(spacing: spacing) ?? (0..<3).max { spacing[$0] < spacing[$1] }!
+        guard spacing[t] > targetSpacing * 1.01 else {
+            throw AlreadyAtTarget(spacing: spacing, target: targetSpacing)
+        }
+        return (t, spacing[t] / targetSpacing)
+    }
+
+    /// A 3-D volume of finite real intensities, or an error naming what is wrong.
+    static func requireIntensities(_ volume: Volume) throws {
         guard volume.shape.count == 3 else {
             throw ModelError.invalid("the input must be a 3-D volume, got shape \(volume.shape)")
         }
@@ -103,12 +114,6 @@ public enum Reconstruction {
             let bad = try (volume.data - volume.data).ne(0).sum().itemInt()
             guard bad == 0 else { throw ModelError.invalid("the input has \(bad) NaN or infinite voxels; fix or mask them first") }
         }
-        let spacing = volume.spacing
-        let t = throughPlaneAxis(spacing: spacing) ?? (0..<3).max { spacing[$0] < spacing[$1] }!
-        guard spacing[t] > targetSpacing * 1.01 else {
-            throw AlreadyAtTarget(spacing: spacing, target: targetSpacing)
-        }
-        return (t, spacing[t] / targetSpacing)
     }
 
     /// Thrown when nothing needs to be done.

@@ -117,14 +117,7 @@ extension Reconstruction {
         guard channels == 1 else {
             throw ModelError.invalid("model \(file.name) takes \(channels) channels; upsample gives 3-D models one volume")
         }
-        guard input.shape.count == 3 else { throw ModelError.invalid("the input must be a 3-D volume, got shape \(input.shape)") }
-        guard input.data.dtype.isFloatingPoint || input.data.dtype.isInteger else {
-            throw ModelError.invalid("the input voxels are \(input.data.dtype), not intensities")
-        }
-        if input.data.dtype.isFloatingPoint {
-            let bad = try (input.data - input.data).ne(0).sum().itemInt()
-            guard bad == 0 else { throw ModelError.invalid("the input has \(bad) NaN or infinite voxels; fix or mask them first") }
-        }
+        try requireIntensities(input)
         let target = file.task.targetSpacing
         guard input.spacing.allSatisfy({ Swift.abs($0 - target) <= 0.01 * target }) else {
             throw ModelError.invalid(String(format: "model %@ restores volumes of %.3g mm voxels on their own grid; the input's are %@ mm: resample it first (upres resample IN OUT --spacing %.3g)",
