@@ -129,7 +129,16 @@ struct Train: ParsableCommand {
         }
         let parallel = trainer.worldSize > 1
             ? "; data parallel: rank \(trainer.rank) of \(trainer.worldSize), \(trainer.worldSize) x batch \(cfg.batchSize)" : ""
+        // Ctrl-C, and the SIGTERM that Slurm sends before a job's time limit, stop the run at the
+        // next step with a checkpoint. Unblocked as well: a parent that blocks them (launchers and
+        // test runners spawn children with their own signal mask) would leave the run deaf to both.
         signal(SIGINT) { _ in Trainer.stopRequested = true }
+        signal(SIGTERM) { _ in Trainer.stopRequested = true }
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
         guard trainer.writesFiles else {
             // Ranks other than 0 write nothing: no log, no files, one line at each end.
             if !quiet { Console.err("\(cfg.name): from step \(trainer.step)\(parallel)") }

@@ -63,32 +63,72 @@ import Testing
         #expect(sr.status == 0 && sr.stdout.contains("181x217x180"), "\(sr.stderr)")
     }
 
+    /// The configurations under configs/, and the arguments that train one of them on the sample
+    /// MNI152 with `settings` (`--set` pairs) on top; the perceptual loss's feature network from
+    /// the package's models/ whatever the working directory.
+    func seedConfigurations() throws -> [String] {
+        let configs = try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("configs").path)
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(configs.count >= 2)
+        return configs
+    }
+
+    func trainArguments(_ name: String, run: String, _ settings: [String: String]) throws -> [String] {
+        let mni = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t1_1mm.nii.gz").path
+        var args = ["train", "--config", packageRoot.appendingPathComponent("configs/\(name)").path, "--out", run, "--quiet",
+                    "--set", "data.trainVolumes=[\"\(mni)\"]", "--set", "data.validationVolumes=[\"\(mni)\"]"]
+        for (k, v) in settings.sorted(by: { $0.key < $1.key }) { args += ["--set", "\(k)=\(v)"] }
+        let text = try String(contentsOf: packageRoot.appendingPathComponent("configs/\(name)"), encoding: .utf8)
+        if text.contains("critic: models/") {
+            args += ["--set", "perceptual.critic=\(packageRoot.appendingPathComponent("models/attention-unet/critic.safetensors").path)"]
+        }
+        return args
+    }
+
     /// Every network's configuration under configs/ trains as it is written (architectures,
     /// critics, losses, schedules), shortened with --set to three steps with the critic from the
     /// first: the log carries each term and the critic's loss, and the run ends with the model
     /// and the critic.
     @Test func theSeedConfigurationsTrain() throws {
-        let configs = try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("configs").path)
-            .filter { $0.hasSuffix(".yaml") }.sorted()
-        #expect(configs.count >= 2)
-        let mni = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t1_1mm.nii.gz").path
-        for name in configs {
+        for name in try seedConfigurations() {
             let run = try scratch().appendingPathComponent("run").path
-            var args = ["train", "--config", packageRoot.appendingPathComponent("configs/\(name)").path, "--out", run, "--quiet",
-                        "--set", "steps=3", "--set", "batchSize=2", "--set", "adversarial.startStep=1", "--set", "logEvery=1",
-                        "--set", "validateEvery=3", "--set", "checkpointEvery=3", "--set", "data.validationPatches=2",
-                        "--set", "data.trainVolumes=[\"\(mni)\"]", "--set", "data.validationVolumes=[\"\(mni)\"]"]
-            let text = try String(contentsOf: packageRoot.appendingPathComponent("configs/\(name)"), encoding: .utf8)
-            if text.contains("critic: models/") {
-                args += ["--set", "perceptual.critic=\(packageRoot.appendingPathComponent("models/attention-unet/critic.safetensors").path)"]
-            }
-            let r = try runUpres(args)
+            let r = try runUpres(try trainArguments(name, run: run, [
+                "steps": "3", "batchSize": "2", "adversarial.startStep": "1", "logEvery": "1", "validateEvery": "3",
+                "checkpointEvery": "3", "data.validationPatches": "2"]))
             #expect(r.status == 0, "\(name): \(r.stderr)")
             let log = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8)
             #expect(log.contains("train/critic/loss") && log.contains("train/loss/adversarial") && log.contains("train/loss/l1"), "\(name)")
             for file in ["model.safetensors", "critic.safetensors"] {
                 #expect(FileManager.default.fileExists(atPath: run + "/" + file), "\(name): \(file)")
             }
+        }
+    }
+
+    /// A short run of every configuration under configs/, as written but for the batch (2) and the
+    /// length: STEPS steps, pixel losses first and the critic from half way, as the configs
+    /// schedule it. Each learns: its validation L1 (fixed patches, every 25 steps) ends below the
+    /// first one's, the GAN half keeps it there, and the critic's loss stays finite.
+    @Test func theSeedConfigurationsLearnInAShortRun() throws {
+        let steps = 200
+        for name in try seedConfigurations() {
+            let run = try scratch().appendingPathComponent("run").path
+            let started = Date()
+            let r = try runUpres(try trainArguments(name, run: run, [
+                "steps": "\(steps)", "batchSize": "2", "adversarial.startStep": "\(steps / 2)", "warmupSteps": "10", "logEvery": "10",
+                "validateEvery": "25", "checkpointEvery": "\(steps)", "data.validationPatches": "8"]))
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            var validation: [(Int, Double)] = [], critic: [Double] = []
+            for line in try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n") {
+                let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                if let step = o["step"] as? Int, let l1 = o["val/l1"] as? Double { validation.append((step, l1)) }
+                if let c = o["train/critic/loss"] as? Double { critic.append(c) }
+            }
+            let seconds = Date().timeIntervalSince(started)
+            print("\(name): validation L1 \(validation.map { String(format: "%d:%.5f", $0.0, $0.1) }.joined(separator: " ")), \(String(format: "%.0f", seconds)) s")
+            #expect(validation.count == steps / 25, "\(name): \(validation)")
+            guard let first = validation.first?.1, let last = validation.last?.1 else { continue }
+            #expect(last < first, "\(name): validation L1 \(validation)")
+            #expect(!critic.isEmpty && critic.allSatisfy(\.isFinite), "\(name): critic \(critic)")
         }
     }
 
@@ -170,5 +210,93 @@ import Testing
         let w = try runUpres(["train", "--config", wrongType.path, "--out", dir.appendingPathComponent("run3").path])
         #expect(w.status == 1 && w.stderr.contains("type.yaml: field steps"), "\(w.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("run2").path))
+    }
+
+    /// Ctrl-C between checkpoints: a GAN run (a tiny EDSR against a PatchGAN critic under WGAN-GP,
+    /// two critic steps per model step) sent SIGINT mid-run saves its state at the step it reached,
+    /// says how to continue, and `upres train --resume` finishes it; the finished checkpoint (both
+    /// networks, both optimizers, the schedule and every random stream) is byte for byte the one of
+    /// a run never interrupted, and so are the losses logged after the stop.
+    @Test func aGANRunStoppedByCtrlCBetweenCheckpointsResumesBitIdentically() throws {
+        let dir = try scratch()
+        let mni = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t1_1mm.nii.gz").path
+        let iso = dir.appendingPathComponent("iso.nii.gz").path
+        #expect(try runUpres(["resample", mni, iso, "--spacing", "3"]).status == 0)
+        let steps = 80
+        let config = dir.appendingPathComponent("gan.yaml")
+        try """
+            name: gan
+            steps: \(steps)
+            batchSize: 2
+            seed: 3
+            logEvery: 1
+            validateEvery: 40
+            checkpointEvery: 1000
+            model: {architecture: edsr, inChannels: 1, outChannels: 1, features: 4, blocks: 1, residualScale: 0.1, factor: 3, upsampleFeatures: 2}
+            task: {sliceSpacing: 3, targetSpacing: 1, contrast: any, normalizationPercentiles: [1, 99], clipsIntensities: false, factors: [3, 3]}
+            losses: {l1: 1}
+            adversarial:
+              critic: {architecture: patchgan, features: 4, layers: 2}
+              loss: wasserstein
+              weight: 0.01
+              criticSteps: 2
+              gradientPenalty: 10
+              learningRate: 0.0001
+              betas: [0, 0.9]
+              startStep: 1
+            data:
+              trainVolumes: [\(iso)]
+              patchWidth: 24
+              validationPatches: 2
+              degradation: {spacing: [9], thicknessRatio: [0.6, 1], profiles: [rectangular, gaussian]}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let whole = dir.appendingPathComponent("whole").path
+        let w = try runUpres(["train", "--config", config.path, "--out", whole, "--quiet"])
+        #expect(w.status == 0, "\(w.stderr)")
+
+        // The same run, interrupted as Ctrl-C does once it has logged a few steps.
+        let split = dir.appendingPathComponent("split").path
+        let p = Process()
+        p.executableURL = upresBinary()
+        p.arguments = ["train", "--config", config.path, "--out", split, "--quiet"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let lines = (try? String(contentsOfFile: split + "/log.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if lines >= 5 { break }
+            usleep(5_000)
+        }
+        p.interrupt()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(stderr)")
+        let match = try #require(stdout.firstMatch(of: /stopped at step (\d+) of \d+; continue with upres train --resume/), "\(stdout) \(stderr)")
+        let stoppedAt = try #require(Int(match.1))
+        #expect(stoppedAt >= 5 && stoppedAt < steps, "stopped at \(stoppedAt)")
+        #expect(!FileManager.default.fileExists(atPath: split + "/model.safetensors"), "a stopped run has no final model yet")
+
+        let r = try runUpres(["train", "--resume", split, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for file in ["checkpoint.safetensors", "model.safetensors", "critic.safetensors"] {
+            let a = try Data(contentsOf: URL(fileURLWithPath: whole + "/" + file))
+            let b = try Data(contentsOf: URL(fileURLWithPath: split + "/" + file))
+            let same = a == b
+            #expect(same, "\(file) differs after a stop at step \(stoppedAt)")
+        }
+        func losses(_ run: String) throws -> [Int: Double] {
+            var out: [Int: Double] = [:]
+            for line in try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n") {
+                let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                if let step = o["step"] as? Int, let loss = o["train/loss"] as? Double { out[step] = loss }
+            }
+            return out
+        }
+        let (a, b) = (try losses(whole), try losses(split))
+        #expect(a.count == steps && b.count == steps, "\(a.count) and \(b.count) logged steps")
+        for step in (stoppedAt + 1)...steps { #expect(a[step] == b[step], "step \(step): \(String(describing: a[step])) vs \(String(describing: b[step]))") }
     }
 }

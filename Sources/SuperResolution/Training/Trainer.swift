@@ -626,11 +626,12 @@ public final class Trainer {
     /// the last complete checkpoint).
     public func saveCheckpoint() throws {
         guard writesFiles else { return }
+        // Optimizer states are dictionaries: sorted, so that the same state is the same file.
         var tensors: [(String, Tensor)] = model.namedTensors().map { ("model.\($0.0)", $0.1) }
-        for (k, v) in try optimizer.stateDict() { tensors.append(("optimizer.\(k)", v)) }
+        for (k, v) in try optimizer.stateDict().sorted(by: { $0.key < $1.key }) { tensors.append(("optimizer.\(k)", v)) }
         if let critic, let criticOptimizer {
             tensors += critic.namedTensors().map { ("critic.\($0.0)", $0.1) }
-            for (k, v) in try criticOptimizer.stateDict() { tensors.append(("critic_optimizer.\(k)", v)) }
+            for (k, v) in try criticOptimizer.stateDict().sorted(by: { $0.key < $1.key }) { tensors.append(("critic_optimizer.\(k)", v)) }
         }
         if let plateau { tensors.append(("schedule.plateau", try Tensor(plateau.state))) }
         if let criticPlateau { tensors.append(("critic_schedule.plateau", try Tensor(criticPlateau.state))) }
