@@ -17,9 +17,9 @@ public enum BRISQUE {
     public static func mscn(_ images: Tensor, windowSize: Int = 7, sigma: Double = 7.0 / 6.0, c: Double = 1) throws -> Tensor {
         guard images.rank == 3 else { throw MetricError.invalidArgument("MSCN needs (N, H, W) images, got shape \(images.shape)") }
         let x = try images.to(.float64).unsqueeze(1)
-        let k = try Perceptual.gaussianKernel(windowSize, sigma: sigma)
-        let mu = try x.conv2d(k, padding: [windowSize / 2])
-        let sd = try (x.square().conv2d(k, padding: [windowSize / 2]) - mu.square()).abs().sqrt()
+        func filter(_ t: Tensor) throws -> Tensor { try Perceptual.gaussianFilter(t, size: windowSize, sigma: sigma, padding: windowSize / 2) }
+        let mu = try filter(x)
+        let sd = try (filter(x.square()) - mu.square()).abs().sqrt()
         return try ((x - mu) / (sd + c)).squeeze(1)
     }
 
