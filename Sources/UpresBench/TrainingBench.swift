@@ -112,3 +112,65 @@ extension TrainingBench {
         print("train.mdcsrn16x8x3x3.step", median(samples))
     }
 }
+
+extension TrainingBench {
+    /// Seed 001's adversarial step as configs/real-esrgan.yaml takes it (bench/rrdb_reference.py
+    /// train is the same in PyTorch): the RRDB generator (32 features, 4 blocks, growth 16,
+    /// factor 4, plus the interpolated centre slice) against the U-Net critic with spectral
+    /// normalization (16 features; one power iteration per forward in both): a critic update on
+    /// BCE, then a generator update on L1 + 0.05 x BCE; batch 6 of 3 x 16 x 64 -> 64 x 64.
+    static func rrdb(_ o: Options) throws {
+        try manualSeed(0)
+        let g = try RRDBNet(RRDBNetConfig(inChannels: 3, features: 32, blocks: 4, growth: 16, factor: 4, residual: true))
+        let d = try UNetSNCritic(UNetSNCriticConfig(features: 16), generator: nil)
+        let optG = Adam(parameters: g.namedParameters(), learningRate: 2e-4, beta1: 0.9, beta2: 0.99)
+        let optD = Adam(parameters: d.namedParameters(), learningRate: 1e-4, beta1: 0.9, beta2: 0.99)
+        let dParams = d.parameters()
+        let x = try Tensor.rand([6, 3, 16, 64]), y = try Tensor.rand([6, 1, 64, 64])
+        func step() throws {
+            let fake = try withNoGrad { try g(x) }
+            let loss = try AdversarialLoss.bce.criticLoss(real: d(y), fake: d(fake))
+            try optD.zeroGrad()
+            try loss.backward()
+            try optD.step()
+            for p in dParams { try p.requiresGrad(false) }
+            let pred = try g(x)
+            let total = try pred.l1Loss(y) + AdversarialLoss.bce.generatorLoss(fake: d(pred)) * 0.05
+            try optG.zeroGrad()
+            try total.backward()
+            try optG.step()
+            for p in dParams { try p.requiresGrad(true) }
+        }
+        try timeSteps(o, "train.rrdb32x4-unetsn16-bce.step", warmUp: 2, steps: 5, step)
+    }
+
+    /// Seed 004's generator as configs/residual-attention-unet.yaml sizes it (16 features,
+    /// multipliers 1, 2, 2, 2, 2 residual blocks per level, GroupNorm 8, 4 heads, cross-attention
+    /// from level 2 to the sinusoidally encoded slice position), Adam, L1; batch 4 of 3 x 64 x 64
+    /// (bench/rau_reference.py train is the same in PyTorch). Its critic step is the `gan` group's.
+    static func rau(_ o: Options) throws {
+        try manualSeed(0)
+        let model = try ResidualAttentionUNet(ResidualAttentionUNetConfig())
+        let opt = Adam(parameters: model.namedParameters(), learningRate: 5e-4)
+        let x = try Tensor.rand([4, 3, 64, 64]), y = try Tensor.rand([4, 1, 64, 64]), position = try Tensor.rand([4])
+        func step() throws {
+            let loss = try model.forward(x, features: nil, position: position).l1Loss(y)
+            try opt.zeroGrad()
+            try loss.backward()
+            try opt.step()
+        }
+        try timeSteps(o, "train.rau16-1222.step", warmUp: 2, steps: 5, step)
+    }
+
+    /// Seconds per call of `step` (after `warmUp` calls): the median over `o.repeats` runs of `steps`.
+    static func timeSteps(_ o: Options, _ name: String, warmUp: Int, steps: Int, _ step: () throws -> Void) throws {
+        for _ in 0..<warmUp { try step() }
+        var samples: [Double] = []
+        for _ in 0..<o.repeats {
+            let t0 = now()
+            for _ in 0..<steps { try step() }
+            samples.append((now() - t0) / Double(steps))
+        }
+        print(name, median(samples))
+    }
+}

@@ -135,6 +135,8 @@ do {
     case "train": try TrainingBench.train(options)
     case "gan": try TrainingBench.gan(options)
     case "mdcsrn": try TrainingBench.mdcsrn(options)
+    case "rrdb": try TrainingBench.rrdb(options)
+    case "rau": try TrainingBench.rau(options)
     case "upsample":
         try TrainingBench.upsample(options, model: "models/thick-5-6-t1/model.safetensors",
                                    input: "data/cache/colin27_thick-5-6.nii.gz")
@@ -145,7 +147,7 @@ do {
         try ImagingBench.resample(options)
         try ImagingBench.ssim(options)
     default:
-        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample, ssim, perceptual, simulate, train, upsample, memory or all\n")
+        eprint("upres-bench: unknown benchmark '\(options.which)'; expected overhead, conv, nifti, resample, ssim, perceptual, simulate, train, gan, mdcsrn, rrdb, rau, upsample, memory or all\n")
         exit(2)
     }
 } catch {
