@@ -140,8 +140,7 @@ class ResidualAttentionUNet(nn.Module):
 def train_step_seconds(repeats, threads):
     """Seconds per training step of configs/residual-attention-unet.yaml's generator (bench/run rau):
     Adam, L1, batch 4 of 3 x 64 x 64 with slice positions."""
-    import statistics
-    import time
+    from step_timing import median_step_seconds
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = ResidualAttentionUNet()
@@ -154,23 +153,9 @@ def train_step_seconds(repeats, threads):
         loss.backward()
         opt.step()
 
-    step()
-    step()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(5):
-            step()
-        samples.append((time.perf_counter() - t0) / 5)
-    return statistics.median(samples)
+    return median_step_seconds(step, repeats)
 
 
 if __name__ == "__main__":
-    import argparse
-    import os
-    ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["train"])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    a = ap.parse_args()
-    print("train.rau16-1222.step", train_step_seconds(a.repeats, a.threads))
+    from step_timing import main
+    main("train.rau16-1222.step", train_step_seconds)

@@ -104,8 +104,7 @@ class UNetDiscriminatorSN(nn.Module):
 def train_step_seconds(repeats, threads):
     """Seconds per adversarial step of configs/real-esrgan.yaml's networks (bench/run rrdb): a critic
     update on BCE, then a generator update on L1 + 0.05 x BCE; batch 6 of 3 x 16 x 64 -> 64 x 64."""
-    import statistics
-    import time
+    from step_timing import median_step_seconds
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     g = RRDBNet(in_channels=3, features=32, blocks=4, growth=16, factor=4, residual=True)
@@ -134,23 +133,9 @@ def train_step_seconds(repeats, threads):
         for p in d.parameters():
             p.requires_grad_(True)
 
-    step()
-    step()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(5):
-            step()
-        samples.append((time.perf_counter() - t0) / 5)
-    return statistics.median(samples)
+    return median_step_seconds(step, repeats)
 
 
 if __name__ == "__main__":
-    import argparse
-    import os
-    ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["train"])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    a = ap.parse_args()
-    print("train.rrdb32x4-unetsn16-bce.step", train_step_seconds(a.repeats, a.threads))
+    from step_timing import main
+    main("train.rrdb32x4-unetsn16-bce.step", train_step_seconds)
