@@ -74,16 +74,7 @@ extension TrainingBench {
             try optG.step()
             for p in dParams { try p.requiresGrad(true) }
         }
-        try step()
-        try step()
-        let steps = 5
-        var samples: [Double] = []
-        for _ in 0..<o.repeats {
-            let t0 = now()
-            for _ in 0..<steps { try step() }
-            samples.append((now() - t0) / Double(steps))
-        }
-        print("train.gan.unet16-patchgan32-wgangp", median(samples))
+        try timeSteps(o, "train.gan.unet16-patchgan32-wgangp", warmUp: 2, steps: 5, step)
     }
 }
 
@@ -102,14 +93,7 @@ extension TrainingBench {
             try loss.backward()
             try opt.step()
         }
-        try step()
-        var samples: [Double] = []
-        for _ in 0..<o.repeats {
-            let t0 = now()
-            for _ in 0..<3 { try step() }
-            samples.append((now() - t0) / 3)
-        }
-        print("train.mdcsrn16x8x3x3.step", median(samples))
+        try timeSteps(o, "train.mdcsrn16x8x3x3.step", warmUp: 1, steps: 3, step)
     }
 }
 
