@@ -122,6 +122,21 @@ struct Train: ParsableCommand {
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation), distributed: distributed)
             data = "3-D patches of \(train.sources.count) training and \(validation.sources.count) validation volumes"
                 + (cfg.data.balance.map { String(format: ", %.0f%% centred in %@", 100 * $0.fraction, $0.mask) } ?? "")
+        case .outputGrid where cfg.data.kernel != nil:
+            let samplers: (train: KernelPairSampler, validation: KernelPairSampler, task: InPlaneTask)
+            do { samplers = try KernelPairSampler.samplers(cfg) { p in
+                let v = try VolumeIO.read(p).volume
+                try VolumeIO.requireScalar(v, p)
+                return v
+            } } catch let e as ModelError { throw CLIError("\(config ?? resume!): \(e)") }
+            // The model restores in-plane by the kernel's factor: the task says so.
+            cfg.task.inPlane = samplers.task
+            cfg.task.factors = [Double(samplers.task.factor), Double(samplers.task.factor)]
+            cfg.task.sliceSpacing = cfg.task.targetSpacing
+            trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (samplers.train, samplers.validation),
+                                  distributed: distributed)
+            data = "planes of \(samplers.train.sources.count) training and \(samplers.validation.sources.count) validation volumes "
+                + "degraded in-plane by \(samplers.task.kernel) (x\(samplers.task.factor))"
         case .outputGrid, .thickSlices:
             let (train, validation) = try Self.planeSamplers(cfg)
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation), distributed: distributed)

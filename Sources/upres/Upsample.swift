@@ -253,6 +253,21 @@ struct Upsample: ParsableCommand {
                     bar.update($0, $1)
                 }
                 bar.finish()
+            } else if method == nil, let loaded = shared, let inPlane = loaded.task.inPlane {
+                // A model trained on in-plane kernel pairs (seed 003) restores each slice in-plane.
+                guard !adapt && !selfSupervised else {
+                    throw CLIError("--adapt and --self-supervised train on a scan's thick slices; \(loaded.name) restores slices degraded in-plane (\(inPlane.kernel))")
+                }
+                guard Swift.abs(spacing - loaded.task.targetSpacing) <= 0.01 * loaded.task.targetSpacing else {
+                    throw CLIError(String(format: "--spacing %.3g: model %@ restores to %.3g mm voxels", spacing, loaded.name, loaded.task.targetSpacing))
+                }
+                file = loaded
+                let bar = ProgressBar(label: "upsample", quiet: quiet)
+                (result, report) = try Reconstruction.restoreInPlane(
+                    v, model: loaded, options: .init(batch: batch, memoryBudget: memory << 20, device: global.device, testTimeFlips: testTimeFlips)) {
+                    bar.update($0, $1)
+                }
+                bar.finish()
             } else if method == nil {
                 // The acquired thickness: the flag, else what the source states (DICOM SliceThickness,
                 // directly or through the NIfTI's BIDS/dcm2niix sidecar).

@@ -92,4 +92,55 @@ let mni = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t
         #expect(sim.status != 0 && sim.stderr.contains("weights.safetensors: metadata.format: expected 'upres.degradation-kernel'"), "\(sim.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).isEmpty)
     }
+
+    /// Seed 003's second stage end to end: `upres train` on pairs made with a kernel file
+    /// (data.kernel) records the in-plane task in the model, `upres simulate --kernel` makes a
+    /// scan degraded that way, and `upres upsample --model` restores it onto the refined grid.
+    /// Wrong combinations fail naming the field.
+    @Test func aModelTrainedOnKernelPairsRestoresScansDegradedThatWay() throws {
+        let dir = try scratch()
+        var v = try NIfTI.readVolume(URL(fileURLWithPath: mni))
+        v.data = try v.data.narrow(2, start: 70, length: 12)
+        let slab = dir.appendingPathComponent("mni_slab.nii.gz").path
+        try NIfTI.write(v, to: URL(fileURLWithPath: slab))
+        let kernel = dir.appendingPathComponent("k.safetensors")
+        try DegradationKernel.gaussian(sigma: [1.6, 0.9], size: 13, factor: 2).write(to: kernel)
+        let config: [String: Any] = [
+            "name": "in-plane", "steps": 4, "batchSize": 2, "logEvery": 2, "validateEvery": 2, "checkpointEvery": 4, "losses": ["l1": 1],
+            "model": ["architecture": "attention-unet", "features": 4, "depth": 2, "residualChannel": 0, "finalActivation": "identity"],
+            "task": ["contrast": "T1w", "targetSpacing": 1, "sliceSpacing": 1, "clipsIntensities": false, "normalizationPercentiles": [1, 99]],
+            "data": ["trainVolumes": [slab], "kernel": ["file": kernel.path], "directions": [2], "patchWidth": 32, "validationPatches": 4, "rotations": true]]
+        let configPath = dir.appendingPathComponent("config.json").path
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        let run = dir.appendingPathComponent("run").path
+        let trained = try runUpres(["train", "--config", configPath, "--out", run])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(trained.stderr.contains("degraded in-plane by learned kernel k.safetensors (x2)"), "\(trained.stderr)")
+        let contents = try Safetensors.read(URL(fileURLWithPath: run + "/model.safetensors"))
+        let task = try #require(try JSONSerialization.jsonObject(with: Data((contents.metadata["upres.task"] ?? "").utf8)) as? [String: Any])
+        let inPlane = try #require(task["inPlane"] as? [String: Any])
+        #expect(inPlane["factor"] as? Int == 2 && (inPlane["kernelSHA256"] as? String)?.count == 64)
+
+        let lr = dir.appendingPathComponent("lr.nii.gz").path
+        #expect(try runUpres(["simulate", slab, lr, "--kernel", kernel.path, "--axis", "axial"]).status == 0)
+        let out = dir.appendingPathComponent("out.nii.gz").path
+        let up = try runUpres(["upsample", lr, out, "--model", run + "/model.safetensors"])
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(up.stdout.contains("198x234x12 at 1x1x1 mm"), "\(up.stdout)")
+        let sidecar = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("out.json"))) as? [String: Any])
+        #expect(sidecar["method"] as? String == "model" && sidecar["throughPlaneAxis"] as? Int == 2)
+
+        // Refusals: adaptation, a scan at the wrong spacing, a config mixing pair makers.
+        let adapt = try runUpres(["upsample", lr, dir.appendingPathComponent("a.nii.gz").path, "--model", run + "/model.safetensors", "--adapt"])
+        #expect(adapt.status != 0 && adapt.stderr.contains("restores slices degraded in-plane"), "\(adapt.stderr)")
+        let wrong = try runUpres(["upsample", slab, dir.appendingPathComponent("w.nii.gz").path, "--model", run + "/model.safetensors"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("the input's voxels are 1 x 1 x 1 mm"), "\(wrong.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("w.nii.gz").path))
+        let mixed = try runUpres(["train", "--config", configPath, "--out", dir.appendingPathComponent("run2").path,
+                                  "--set", "data.degradation={\"spacing\": [2, 4], \"thicknessRatio\": [0.7, 1], \"profiles\": [\"rectangular\"]}"])
+        #expect(mixed.status != 0 && mixed.stderr.contains("leave out data.degradation"), "\(mixed.stderr)")
+        let missing = try runUpres(["train", "--config", configPath, "--out", dir.appendingPathComponent("run3").path,
+                                    "--set", "data.kernel={\"file\": \"\(dir.path)/none.safetensors\"}"])
+        #expect(missing.status != 0 && missing.stderr.contains("data.kernel.file"), "\(missing.stderr)")
+    }
 }

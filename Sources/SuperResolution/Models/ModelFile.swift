@@ -24,6 +24,9 @@ public struct ModelTask: Codable, Sendable, Equatable {
     /// Models fusing several contrasts (seed 000): the contrasts they take as channel groups, in
     /// order; the first is the one they reconstruct. nil: one contrast.
     public var inputContrasts: [String]?
+    /// Models trained on in-plane kernel pairs (`data.kernel`, seed 003): they restore scans whose
+    /// in-plane voxels are `inPlane.factor` times the target (`Reconstruction.restoreInPlane`).
+    public var inPlane: InPlaneTask?
 
     public init(sliceSpacing: Double = 6, targetSpacing: Double = 1, sliceThickness: Double? = 5, contrast: String = "T1w",
                 normalizationPercentiles: [Double] = [1, 99], clipsIntensities: Bool? = nil, factors: [Double]? = nil,

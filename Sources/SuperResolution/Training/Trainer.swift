@@ -168,6 +168,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             guard Swift.abs(task.sliceSpacing - task.targetSpacing) < 1e-6 else {
                 throw ModelError.invalid("task: a 3-D model restores on one grid: sliceSpacing \(task.sliceSpacing) must equal targetSpacing \(task.targetSpacing)")
             }
+        case .outputGrid where data.kernel != nil:
+            break  // the kernel's factor, set in task.inPlane and task.factors when the pairs are made
         case .outputGrid:
             guard let f = task.factors, f.count == 2, f[0] >= 1, f[0] <= f[1] else {
                 throw ModelError.invalid("task.factors must be [lowest, highest] (>= 1) for a model on the output grid")

@@ -76,8 +76,13 @@ public struct DataConfig: Codable, Sendable, Equatable {
     /// mask (the cerebellum), the rest drawn as usual. Planes (data.degradation) and 3-D models.
     public var balance: RegionBalance?
     /// Seed 003's rotations: each training plane turned by n x 45 degrees (n = 0 ... 7) before it
-    /// is degraded. Planes (data.degradation) only; the thick-stack path has `dihedral`.
+    /// is degraded. Planes (data.degradation or data.kernel) only; the thick-stack path has `dihedral`.
     public var rotations: Bool = false
+    /// Seed 003's second stage: models on the output grid trained to undo an in-plane degradation
+    /// (a learned kernel from `upres degrade learn`, or a textbook one): every plane degraded by
+    /// the kernel, subsampled, and interpolated back (`KernelPairSampler`). Instead of
+    /// data.degradation; the model then restores in-plane (`ModelTask.inPlane`).
+    public var kernel: KernelChoice?
 
     /// A region mask and the fraction of patches drawn from it.
     public struct RegionBalance: Codable, Sendable, Equatable {
@@ -102,12 +107,23 @@ public struct DataConfig: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case manifest, trainVolumes, validationVolumes, variants, directions, thickness, thicknessJitter, patchWidth, patchRows,
              foregroundFraction, flips, intensityScale, noise, validationPatches, simulateBias, simulateNoise, sampling, dihedral,
-             degradation, contrastAugmentation, context, subjects, validationSubjects, simulation, balance, rotations
+             degradation, contrastAugmentation, context, subjects, validationSubjects, simulation, balance, rotations, kernel
     }
 
     /// Checks the fields the model's contract needs.
     public func validate(for contract: InputContract) throws {
         try balance?.validate()
+        if let k = kernel {
+            try k.validate()
+            guard contract == .outputGrid(channels: 1) else {
+                throw ModelError.invalid("data.kernel trains a one-channel model on the output grid (an in-plane restoration); this model takes \(contract)")
+            }
+            guard degradation == nil, manifest == nil, simulation == nil, subjects == nil else {
+                throw ModelError.invalid("data.kernel makes the pairs itself: leave out data.degradation, data.manifest, data.simulation and data.subjects")
+            }
+            guard balance == nil else { throw ModelError.invalid("data.balance is not available with data.kernel") }
+            return
+        }
         if simulation != nil, contract.isVolume == false {
             throw ModelError.invalid("data.simulation makes pairs for 3-D models; 2-D models take data.degradation or data.manifest")
         }
@@ -183,6 +199,7 @@ public struct DataConfig: Codable, Sendable, Equatable {
         simulation = try c.decodeIfPresent(SimulationSettings.self, forKey: .simulation)
         balance = try c.decodeIfPresent(RegionBalance.self, forKey: .balance)
         rotations = try c.value(.rotations, or: d.rotations)
+        kernel = try c.decodeIfPresent(KernelChoice.self, forKey: .kernel)
     }
 
     /// Each subject's volumes in the order of `contrasts` (the task's input contrasts),

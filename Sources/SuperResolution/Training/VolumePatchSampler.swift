@@ -123,7 +123,6 @@ public final class VolumePatchSampler: BatchSource {
     /// A batch: input (N, 1, P, P, P) and target alike. Augmentation: a flip along each axis
     /// (with probability 1/2 each) and one intensity scale on both.
     public func batch(size: Int, generator g: Generator, augment: Bool) throws -> (Tensor, Tensor) {
-        func uniform() throws -> Double { try Tensor.rand([1], dtype: .float64, generator: g).item() }
         var xs: [Tensor] = [], ys: [Tensor] = []
         lastCentres = []
         for _ in 0..<size {
@@ -138,21 +137,28 @@ public final class VolumePatchSampler: BatchSource {
                 x = try x.narrow(a, start: start, length: patch)
                 y = try y.narrow(a, start: start, length: patch)
             }
-            if augment {
-                if flips {
-                    let axes = try (0..<3).filter { _ in try uniform() < 0.5 }
-                    if !axes.isEmpty { x = try x.flip(axes); y = try y.flip(axes) }
-                }
-                if intensityScale > 0 {
-                    let k = 1 + intensityScale * (2 * (try uniform()) - 1)
-                    x = try x * k
-                    y = try y * k
-                }
-            }
+            if augment { (x, y) = try Self.augmented(x, y, flips: flips, intensityScale: intensityScale, generator: g) }
             xs.append(try x.unsqueeze(0).contiguous())
             ys.append(try y.unsqueeze(0).contiguous())
         }
         return (try Tensor.stack(xs), try Tensor.stack(ys))
+    }
+
+    /// The patch samplers' augmentation of one pair: a flip along each of its axes (probability 1/2
+    /// each, one draw per axis in order) when `flips`, then one intensity scale U(1 - s, 1 + s) on both.
+    static func augmented(_ input: Tensor, _ target: Tensor, flips: Bool, intensityScale: Double, generator g: Generator) throws -> (Tensor, Tensor) {
+        func uniform() throws -> Double { try Tensor.rand([1], dtype: .float64, generator: g).item() }
+        var (x, y) = (input, target)
+        if flips {
+            let axes = try (0..<x.rank).filter { _ in try uniform() < 0.5 }
+            if !axes.isEmpty { x = try x.flip(axes); y = try y.flip(axes) }
+        }
+        if intensityScale > 0 {
+            let k = 1 + intensityScale * (2 * (try uniform()) - 1)
+            x = try x * k
+            y = try y * k
+        }
+        return (x, y)
     }
 
     /// One fixed batch of `count` patches (no augmentation).
