@@ -21,6 +21,8 @@ struct Models: ParsableCommand {
         var contrast: String
         /// A fusing model's input contrasts (channel groups), in order.
         var inputContrasts: [String]? = nil
+        /// Models trained on in-plane kernel pairs: the in-plane restoration they do.
+        var inPlane: InPlaneTask? = nil
         var factors: [Double]
         var sliceSpacing: Double
         var sliceThickness: Double?
@@ -42,6 +44,7 @@ struct Models: ParsableCommand {
                                      sliceThickness: f.task.sliceThickness, targetSpacing: f.task.targetSpacing,
                                      parameters: f.model.parameterCount, sha256: f.sha256))
                 entries[entries.count - 1].inputContrasts = f.task.inputContrasts
+                entries[entries.count - 1].inPlane = f.task.inPlane
             } catch {
                 entries.append(Entry(name: name, path: url.path, architecture: "?", input: "?", contrast: "?", factors: [], sliceSpacing: 0,
                                      targetSpacing: 0, parameters: 0, sha256: "", error: "\(error)"))
@@ -59,7 +62,9 @@ struct Models: ParsableCommand {
             let factors = e.factors.count == 2 ? (e.factors[0] == e.factors[1] ? String(format: "x%.3g", e.factors[0]) : String(format: "x%.3g-%.3g", e.factors[0], e.factors[1])) : "?"
             print("\(e.name)")
             print("  \(e.architecture), \(e.parameters) parameters; \(e.input)")
-            if e.factors == [1, 1] {
+            if let p = e.inPlane {
+                print("  task: \(e.contrast), in-plane x\(p.factor) to \(String(format: "%.3g", e.targetSpacing)) mm (slices degraded by \(p.kernel))")
+            } else if e.factors == [1, 1] {
                 print("  task: \(e.contrast), restoration on the input's own \(String(format: "%.3g", e.targetSpacing)) mm grid")
             } else {
                 print("  task: \(e.contrast)\(e.inputContrasts.map { " from " + $0.joined(separator: " + ") } ?? ""), factors \(factors) to \(String(format: "%.3g", e.targetSpacing)) mm\(e.sliceThickness.map { String(format: " (trained around %.3g mm slices)", $0) } ?? "")")

@@ -121,6 +121,10 @@ let mni = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t
         let inPlane = try #require(task["inPlane"] as? [String: Any])
         #expect(inPlane["factor"] as? Int == 2 && (inPlane["kernelSHA256"] as? String)?.count == 64)
 
+        // `upres models` tells the in-plane task (a models folder holding the run).
+        let listed = try runUpres(["models"], environment: ["UPRES_MODELS": dir.path])
+        #expect(listed.stdout.contains("run\n") && listed.stdout.contains("in-plane x2 to 1 mm (slices degraded by learned kernel k.safetensors)"), "\(listed.stdout)")
+
         let lr = dir.appendingPathComponent("lr.nii.gz").path
         #expect(try runUpres(["simulate", slab, lr, "--kernel", kernel.path, "--axis", "axial"]).status == 0)
         let out = dir.appendingPathComponent("out.nii.gz").path

@@ -79,8 +79,11 @@ extension Reconstruction {
                 progress(start, depth)
             }
         }
-        var restored = try params.invert(out.to(.float64)).to(.float32)
-        restored = try restored.clamp(min: .double(try input.data.min().item()))
+        // y = mean * scale + offset, in place (no second output-sized buffer), then nothing below
+        // the input's minimum.
+        _ = try out.mul_(.double(params.scale))
+        _ = try out.add_(Tensor.full([], .double(params.offset), dtype: .float32))
+        _ = try out.clamp_(min: .double(try input.data.min().item()))
         // Zero where no acquired voxel within 2 in-plane voxels (the cubic B-spline's reach) is
         // non-zero: the scan's empty background stays exactly 0.
         var occupied = Volume(data: try input.data.ne(0).to(.float32), affine: input.affine)
@@ -89,8 +92,8 @@ extension Reconstruction {
         padding[t] = 0
         occupied.data = try occupied.data.unsqueeze(0).unsqueeze(0).maxPool3d(kernelSize: window, stride: [1, 1, 1], padding: padding)
             .select(0, 0).select(0, 0)
-        restored = try restored * occupied.resampled(onto: grid, interpolation: .nearest, antiAlias: false).data.to(.float32)
-        var volume = Volume(data: try restored.contiguous(), affine: grid.affine, metadata: input.metadata)
+        _ = try out.mul_(occupied.resampled(onto: grid, interpolation: .nearest, antiAlias: false).data.to(.float32))
+        var volume = Volume(data: out, affine: grid.affine, metadata: input.metadata)
         volume.metadata.description = "upres upsample --model \(file.name)"
         let report = Report(throughPlaneAxis: t, factor: Double(task.factor), inPlaneResampled: true, normalization: params, batch: batch,
                             slices: depth, adaptation: nil, thicknessEstimate: nil, workingSpacing: nil)

@@ -104,6 +104,9 @@ public final class KernelPairSampler: BatchSource {
         /// normalizes the scan), unclipped.
         public static func degraded(hr: Volume, kernel: DegradationKernel, axes: [Int], percentiles: [Double], name: String) throws -> Source {
             guard hr.shape.count == 3 else { throw ModelError.invalid("\(name): training needs 3-D volumes, got shape \(hr.shape)") }
+            guard !axes.isEmpty, axes.allSatisfy({ (0..<3).contains($0) }) else {
+                throw ModelError.invalid("\(name): the axes planes are cut across must be some of 0, 1, 2, not \(axes)")
+            }
             let s = hr.spacing
             guard s.max()! - s.min()! <= 1e-3 * s.max()! else {
                 throw ModelError.invalid("\(name): in-plane kernel pairs need isotropic voxels, got \(s.map { String(format: "%.3g", $0) }.joined(separator: " x ")) mm; resample it first")
@@ -182,6 +185,9 @@ public final class KernelPairSampler: BatchSource {
             let across = axes[try draw(axes.count)]
             var p = try centres.draw(shape: s.target.shape, foreground: s.foreground, cumulativeWeights: nil, region: nil, generator: g).position
             var x: Tensor, y: Tensor
+            guard !(augment && rotations) || kernel != nil else {
+                throw ModelError.invalid("rotations need the sampler's kernel: turned planes are degraded on the fly")
+            }
             let turn = augment && rotations ? try draw(8) : 0
             if turn != 0, let kernel {
                 // The plane turned, then degraded and interpolated back as the sources were.
