@@ -259,57 +259,16 @@ struct Train: ParsableCommand {
         return (try load(cfg.data.trainVolumes, seed: cfg.seed &+ 10), try load(cfg.data.validationVolumes, seed: cfg.seed &+ 20))
     }
 
-    /// Plane samplers for models on the output grid: thin-voxel volumes degraded along a plane
-    /// axis on the fly (validation volumes default to the training ones, with their own draws).
+    /// Plane samplers for models on the output grid (`DegradedSliceSampler.samplers`), the
+    /// volumes read and checked here.
     static func planeSamplers(_ cfg: TrainConfig) throws -> (DegradedSliceSampler, DegradedSliceSampler) {
-        // Several contrasts per subject (seed 000's fusion): data.subjects, in the task's order.
-        let contrasts = cfg.task.inputContrasts ?? []
-        let fused = contrasts.count > 1
-        if fused {
-            guard let subjects = cfg.data.subjects, !subjects.isEmpty else {
-                throw CLIError("task.inputContrasts names \(contrasts.count) contrasts: give data.subjects, one volume per contrast and subject")
+        do {
+            return try DegradedSliceSampler.samplers(cfg) { p in
+                let v = try VolumeIO.read(p).volume
+                try VolumeIO.requireScalar(v, p)
+                return v
             }
-        } else {
-            guard !cfg.data.trainVolumes.isEmpty else { throw CLIError("the configuration gives no data.trainVolumes") }
-        }
-        let region = try cfg.data.balance.map { b -> Volume in
-            let v = try VolumeIO.read(b.mask).volume
-            try VolumeIO.requireScalar(v, b.mask)
-            return v
-        }
-        func sources(_ subjects: [[String]]) throws -> [DegradedSliceSampler.Source] {
-            try subjects.map { paths in
-                let volumes = try paths.map { p -> Volume in
-                    let v = try VolumeIO.read(p).volume
-                    try VolumeIO.requireScalar(v, p)
-                    return v
-                }
-                do {
-                    var source = try DegradedSliceSampler.Source.subject(volumes, names: paths, percentiles: cfg.task.normalizationPercentiles,
-                                                                         mixture: cfg.data.contrastAugmentation)
-                    source.features = try cfg.data.contextFeatures(of: paths[0], count: cfg.model.configuration.contextFeatures)
-                    source.region = try region.map { try CentreSampling.regionPositions(mask: $0, on: volumes[0].grid, name: "\(cfg.data.balance!.mask) on \(paths[0])") }
-                    return source
-                } catch let e as ModelError { throw CLIError("\(e)") }
-            }
-        }
-        func sampler(_ s: [DegradedSliceSampler.Source]) throws -> DegradedSliceSampler {
-            let sampler = try DegradedSliceSampler(sources: s, degradations: cfg.data.degradation!, patch: cfg.data.patchWidth,
-                                                   contract: cfg.model.contract, foregroundFraction: cfg.data.foregroundFraction,
-                                                   flips: cfg.data.flips, intensityScale: cfg.data.intensityScale,
-                                                   contrastAugmentation: cfg.data.contrastAugmentation)
-            sampler.regionFraction = cfg.data.balance?.fraction ?? 0
-            sampler.rotations = cfg.data.rotations
-            return sampler
-        }
-        func lists(_ subjects: [[String: String]]?, _ volumes: [String]) throws -> [[String]] {
-            guard fused else { return volumes.map { [$0] } }
-            do { return try cfg.data.subjectVolumes(subjects ?? [], contrasts: contrasts) } catch let e as ModelError { throw CLIError("\(e)") }
-        }
-        let train = try sources(lists(cfg.data.subjects, cfg.data.trainVolumes))
-        let validationLists = try lists(cfg.data.validationSubjects, cfg.data.validationVolumes)
-        let validation = validationLists.isEmpty ? train : try sources(validationLists)
-        return (try sampler(train), try sampler(validation))
+        } catch let e as ModelError { throw CLIError("\(e)") }
     }
 
     /// Stacks from a paired dataset (`upres simulate --dataset`): its train and validation splits

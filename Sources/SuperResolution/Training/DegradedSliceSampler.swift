@@ -532,3 +532,55 @@ extension DegradedSliceSampler.Source {
         return .init(volume: x, acrossAxes: [0, 1, 2], voxelSize: s[0], foreground: try fg.nonzero(), mixture: gmm, name: name)
     }
 }
+
+extension DegradedSliceSampler {
+    /// The training and validation samplers of a run on planes (`data.degradation`): each of
+    /// `data.trainVolumes` (or, for models fusing contrasts, each subject of `data.subjects` in the
+    /// task's contrast order) as a source, with its subject features (`data.context`) and its
+    /// region for balanced sampling (`data.balance`'s mask on the volume's grid); validation on
+    /// `data.validationVolumes` / `data.validationSubjects`, else the training sources with their
+    /// own draws. `read` loads a volume by its path as the config names it.
+    public static func samplers(_ cfg: TrainConfig, read: (String) throws -> Volume) throws -> (DegradedSliceSampler, DegradedSliceSampler) {
+        guard let degradation = cfg.data.degradation else {
+            throw ModelError.invalid("data.degradation (spacing, thicknessRatio, profiles) is needed to train on planes")
+        }
+        // Several contrasts per subject (seed 000's fusion): data.subjects, in the task's order.
+        let contrasts = cfg.task.inputContrasts ?? []
+        let fused = contrasts.count > 1
+        if fused {
+            guard let subjects = cfg.data.subjects, !subjects.isEmpty else {
+                throw ModelError.invalid("task.inputContrasts names \(contrasts.count) contrasts: give data.subjects, one volume per contrast and subject")
+            }
+        } else {
+            guard !cfg.data.trainVolumes.isEmpty else { throw ModelError.invalid("the configuration gives no data.trainVolumes") }
+        }
+        let region = try cfg.data.balance.map { try read($0.mask) }
+        func sources(_ subjects: [[String]]) throws -> [Source] {
+            try subjects.map { paths in
+                let volumes = try paths.map { try read($0) }
+                var source = try Source.subject(volumes, names: paths, percentiles: cfg.task.normalizationPercentiles,
+                                                mixture: cfg.data.contrastAugmentation)
+                source.features = try cfg.data.contextFeatures(of: paths[0], count: cfg.model.configuration.contextFeatures)
+                source.region = try region.map { try CentreSampling.regionPositions(mask: $0, on: volumes[0].grid, name: "\(cfg.data.balance!.mask) on \(paths[0])") }
+                return source
+            }
+        }
+        func sampler(_ s: [Source]) throws -> DegradedSliceSampler {
+            let sampler = try DegradedSliceSampler(sources: s, degradations: degradation, patch: cfg.data.patchWidth,
+                                                   contract: cfg.model.contract, foregroundFraction: cfg.data.foregroundFraction,
+                                                   flips: cfg.data.flips, intensityScale: cfg.data.intensityScale,
+                                                   contrastAugmentation: cfg.data.contrastAugmentation)
+            sampler.regionFraction = cfg.data.balance?.fraction ?? 0
+            sampler.rotations = cfg.data.rotations
+            return sampler
+        }
+        func lists(_ subjects: [[String: String]]?, _ volumes: [String]) throws -> [[String]] {
+            guard fused else { return volumes.map { [$0] } }
+            return try cfg.data.subjectVolumes(subjects ?? [], contrasts: contrasts)
+        }
+        let train = try sources(lists(cfg.data.subjects, cfg.data.trainVolumes))
+        let validationLists = try lists(cfg.data.validationSubjects, cfg.data.validationVolumes)
+        let validation = validationLists.isEmpty ? train : try sources(validationLists)
+        return (try sampler(train), try sampler(validation))
+    }
+}
