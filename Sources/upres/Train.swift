@@ -114,31 +114,21 @@ struct Train: ParsableCommand {
             data = "\(stacks.train.count) training stacks, \(stacks.validation.count) validation stacks"
         case .volume:
             let (train, validation): (VolumePatchSampler, VolumePatchSampler)
-            do { (train, validation) = try VolumePatchSampler.samplers(cfg) { p in
-                let v = try VolumeIO.read(p).volume
-                try VolumeIO.requireScalar(v, p)
-                return v
-            } } catch let e as ModelError { throw CLIError("\(e)") }
+            do { (train, validation) = try VolumePatchSampler.samplers(cfg, read: Self.trainingVolume) } catch let e as ModelError { throw CLIError("\(e)") }
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation), distributed: distributed)
             data = "3-D patches of \(train.sources.count) training and \(validation.sources.count) validation volumes"
                 + (cfg.data.balance.map { String(format: ", %.0f%% centred in %@", 100 * $0.fraction, $0.mask) } ?? "")
         case .outputGrid where cfg.data.kernel != nil:
             let samplers: (train: KernelPairSampler, validation: KernelPairSampler, task: InPlaneTask)
-            do { samplers = try KernelPairSampler.samplers(cfg) { p in
-                let v = try VolumeIO.read(p).volume
-                try VolumeIO.requireScalar(v, p)
-                return v
-            } } catch let e as ModelError { throw CLIError("\(config ?? resume!): \(e)") }
-            // The model restores in-plane by the kernel's factor: the task says so.
-            cfg.task.inPlane = samplers.task
-            cfg.task.factors = [Double(samplers.task.factor), Double(samplers.task.factor)]
-            cfg.task.sliceSpacing = cfg.task.targetSpacing
+            do { samplers = try KernelPairSampler.samplers(cfg, read: Self.trainingVolume) } catch let e as ModelError { throw CLIError("\(config ?? resume!): \(e)") }
+            cfg.task = cfg.task.restoringInPlane(samplers.task)
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (samplers.train, samplers.validation),
                                   distributed: distributed)
             data = "planes of \(samplers.train.sources.count) training and \(samplers.validation.sources.count) validation volumes "
                 + "degraded in-plane by \(samplers.task.kernel) (x\(samplers.task.factor))"
         case .outputGrid, .thickSlices:
-            let (train, validation) = try Self.planeSamplers(cfg)
+            let (train, validation): (DegradedSliceSampler, DegradedSliceSampler)
+            do { (train, validation) = try DegradedSliceSampler.samplers(cfg, read: Self.trainingVolume) } catch let e as ModelError { throw CLIError("\(e)") }
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation), distributed: distributed)
             data = "planes of \(train.sources.count) training and \(validation.sources.count) validation volumes"
         }
@@ -242,8 +232,7 @@ struct Train: ParsableCommand {
         func load(_ paths: [String], seed: UInt64) throws -> [TrainingStack] {
             var out: [TrainingStack] = []
             for (i, p) in paths.enumerated() {
-                let v = try VolumeIO.read(p).volume
-                try VolumeIO.requireScalar(v, p)
+                let v = try Self.trainingVolume(p)
                 guard v.shape.count == 3 else { throw CLIError("\(p): training needs 3-D volumes, got shape \(v.shape)") }
                 out += try StackBuilder.simulate(hr: v, name: p, config: cfg.data, task: cfg.task, factor: cfg.model.contract.fixedFactor!,
                                                  seed: seed &+ UInt64(i) &* 1000)
@@ -259,16 +248,11 @@ struct Train: ParsableCommand {
         return (try load(cfg.data.trainVolumes, seed: cfg.seed &+ 10), try load(cfg.data.validationVolumes, seed: cfg.seed &+ 20))
     }
 
-    /// Plane samplers for models on the output grid (`DegradedSliceSampler.samplers`), the
-    /// volumes read and checked here.
-    static func planeSamplers(_ cfg: TrainConfig) throws -> (DegradedSliceSampler, DegradedSliceSampler) {
-        do {
-            return try DegradedSliceSampler.samplers(cfg) { p in
-                let v = try VolumeIO.read(p).volume
-                try VolumeIO.requireScalar(v, p)
-                return v
-            }
-        } catch let e as ModelError { throw CLIError("\(e)") }
+    /// A volume a training config names, read and checked to hold one scalar per voxel.
+    static func trainingVolume(_ path: String) throws -> Volume {
+        let v = try VolumeIO.read(path).volume
+        try VolumeIO.requireScalar(v, path)
+        return v
     }
 
     /// Stacks from a paired dataset (`upres simulate --dataset`): its train and validation splits

@@ -43,6 +43,16 @@ public struct ModelTask: Codable, Sendable, Equatable {
     }
 
     public var clips: Bool { clipsIntensities ?? true }
+
+    /// The task of a model trained on in-plane kernel pairs: it restores by the kernel's factor
+    /// in-plane (its only factor), with slices already at the target spacing.
+    public func restoringInPlane(_ inPlane: InPlaneTask) -> ModelTask {
+        var t = self
+        t.inPlane = inPlane
+        t.factors = [Double(inPlane.factor), Double(inPlane.factor)]
+        t.sliceSpacing = targetSpacing
+        return t
+    }
     /// How many contrasts the model's channels hold.
     public var contrastCount: Int { Swift.max(1, inputContrasts?.count ?? 1) }
 }
