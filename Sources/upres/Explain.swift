@@ -17,7 +17,10 @@ struct Explain: ParsableCommand {
             reconstructions); for an attention-unet model (seed 000), attention.nii.gz (its gate's \
             coefficients at --attention-level: 1 lets the skip features through, 0 suppresses them); \
             with --critic, gradcam.nii.gz (GradCAM of the critic on the reconstruction: where it finds \
-            the output unrealistic). explain.json lists the files, the models with their SHA-256 and \
+            the output unrealistic). For an in-plane model (trained with data.kernel; the input's slices \
+            blurred in-plane), the reconstruction is its restoration, the maps are drawn on the slices it \
+            restores, and disagreement-flips.nii.gz (|plain - mirrored|: the slices restored as they are \
+            and mirrored across their width) takes the place of the directions' map. explain.json lists the files, the models with their SHA-256 and \
             each map's mean, 95th percentile and maximum over the head.
             """)
 
@@ -55,7 +58,7 @@ struct Explain: ParsableCommand {
         guard FileManager.default.fileExists(atPath: parent.isEmpty ? "." : parent) else {
             throw CLIError("\(outDir): the folder \(parent) does not exist")
         }
-        let names = ["reconstruction.nii.gz", "disagreement-directions.nii.gz", "disagreement-models.nii.gz", "attention.nii.gz",
+        let names = ["reconstruction.nii.gz", "disagreement-directions.nii.gz", "disagreement-flips.nii.gz", "disagreement-models.nii.gz", "attention.nii.gz",
                      "gradcam.nii.gz", "explain.json"]
         if FileManager.default.fileExists(atPath: folder.path) {
             for n in names { try VolumeIO.checkOutput(folder.appendingPathComponent(n).path, force: force) }
@@ -67,16 +70,32 @@ struct Explain: ParsableCommand {
         do {
             let models = try model.map { try ModelFile.load(ModelFile.resolve($0)) }
             let critic = try critic.map { try CriticFile.load(URL(fileURLWithPath: $0)) }
-            Console.err("reconstructing with \(models[0].name), one in-plane direction at a time")
-            let first = try Explanation.directions(v, model: models[0], targetSpacing: spacing)
+            // In-plane models (data.kernel) restore the slices they are given; the others
+            // reconstruct thick slices. One explanation compares models of one kind.
+            let inPlane = models[0].task.inPlane != nil
+            if let other = models.first(where: { ($0.task.inPlane != nil) != inPlane }) {
+                throw CLIError("--model: \(models[0].name) and \(other.name) do different jobs (one restores slices blurred in-plane, the other thick slices); explain models of one kind together")
+            }
+            if inPlane && Swift.abs(spacing - models[0].task.targetSpacing) > 1e-3 {
+                throw CLIError("--spacing \(spacing): in-plane model \(models[0].name) restores to \(models[0].task.targetSpacing) mm")
+            }
+            let first: Explanation.DirectionComparison
+            if inPlane {
+                Console.err("restoring with \(models[0].name), as it is and mirrored")
+                first = try Explanation.flips(v, model: models[0])
+            } else {
+                Console.err("reconstructing with \(models[0].name), one in-plane direction at a time")
+                first = try Explanation.directions(v, model: models[0], targetSpacing: spacing)
+            }
             let head = first.reconstruction
             outputs.append(("reconstruction", first.reconstruction))
-            outputs.append(("disagreement-directions", first.disagreement))
+            outputs.append((inPlane ? "disagreement-flips" : "disagreement-directions", first.disagreement))
             if models.count > 1 {
                 var all = [first.reconstruction]
                 for m in models.dropFirst() {
                     Console.err("reconstructing with \(m.name)")
-                    all.append(try Reconstruction.upsample(v, model: m, targetSpacing: spacing).0)
+                    all.append(inPlane ? try Reconstruction.restoreInPlane(v, model: m).0
+                                       : try Reconstruction.upsample(v, model: m, targetSpacing: spacing).0)
                 }
                 outputs.append(("disagreement-models", try Explanation.disagreement(all)))
             }
@@ -87,7 +106,7 @@ struct Explain: ParsableCommand {
             if let critic {
                 Console.err("GradCAM of the critic \(self.critic!)")
                 outputs.append(("gradcam", try Explanation.criticGradCAM(head, critic: critic, axis: first.report.throughPlaneAxis,
-                                                                          normalization: first.report.normalization)))
+                                                                          normalization: first.report.normalization, inPlane: inPlane)))
             }
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             for (name, volume) in outputs {

@@ -120,7 +120,7 @@ import Torch
     /// onto the refined grid, where every acquired voxel is an output voxel, in the scan's units.
     @Test func aZeroedModelRestoresToTheInterpolationOnTheRefinedGrid() throws {
         let hr = try Self.phantom()
-        var scan = try KernelDownsampling(kernel: Self.kernel, direction: .voxelAxis(2)).apply(to: hr)
+        let scan = try KernelDownsampling(kernel: Self.kernel, direction: .voxelAxis(2)).apply(to: hr)
         // An empty background: the first 4 acquired rows along axis 0 are exactly 0.
         _ = try scan.data.narrow(0, start: 0, length: 4).zero_()
         #expect(scan.spacing.map { ($0 * 1000).rounded() / 1000 } == [2, 2, 1])
@@ -157,5 +157,48 @@ import Torch
         var plain = file
         plain.task.inPlane = nil
         #expect { try Reconstruction.restoreInPlane(scan, model: plain) } throws: { "\($0)".contains("in-plane kernel pairs") }
+    }
+
+    /// `upres explain` on an in-plane model: the reconstruction is the restoration, the flips map
+    /// is |plain - mirrored| computed apart, the attention map sits on the restored slices, and the
+    /// thick-slice job refuses the model and scans with no one slice axis.
+    @Test func explanationsOfAnInPlaneModel() throws {
+        let hr = try Self.phantom()
+        let scan = try KernelDownsampling(kernel: Self.kernel, direction: .voxelAxis(2)).apply(to: hr)
+        let net = try AttentionUNet(AttentionUNetConfig(features: 4, depth: 2, finalActivation: "identity", residualChannel: 0), generator: Generator(seed: 3))
+        let url = try scratchFolder().appendingPathComponent("inplane-explain.safetensors")
+        var task = ModelTask(sliceSpacing: 1, targetSpacing: 1, sliceThickness: nil, contrast: "any", clipsIntensities: false, factors: [2, 2])
+        task.inPlane = InPlaneTask(factor: 2, kernel: "test kernel")
+        try ModelFile.save(net, task: task, to: url)
+        let file = try ModelFile.load(url)
+        let (restored, _) = try Reconstruction.restoreInPlane(scan, model: file)
+        let flips = try Explanation.flips(scan, model: file)
+        #expect(try (flips.reconstruction.data - restored.data).abs().max().item() == 0)
+        // The mirrored restoration computed apart: the model on slices flipped across their width.
+        let prepared = try Reconstruction.inPlaneInput(scan, model: file)
+        #expect(prepared.grid == restored.grid && prepared.sliceAxis == 2)
+        let slices = try prepared.slices.unsqueeze(1).contiguous()
+        let (plain, mirrored) = try withNoGrad {
+            (try file.model(slices, conditioning: Conditioning()), try file.model(slices.flip([3]), conditioning: Conditioning()).flip([3]))
+        }
+        let expected = try (plain - mirrored).abs().squeeze(1).permute([1, 2, 0]) * prepared.normalization.scale
+        // Compared where neither restoration meets the clamp at the input's minimum and the
+        // empty-background mask has not zeroed the voxel.
+        let floor = try scan.data.min().item()
+        let inside = try restored.data.ne(0).logicalAnd((restored.data - expected).gt(.double(floor))).to(.float32)
+        #expect(try inside.mean().item() > 0.5)
+        let scale = try expected.abs().max().item()
+        #expect(scale > 0)
+        #expect(try ((flips.disagreement.data - expected) * inside).abs().max().item() < 1e-4 * scale)
+        // Attention on the restored slices: slice k of the map is the gate on input slice k.
+        let attention = try Explanation.attention(scan, model: file, level: 0, targetSpacing: 1)
+        #expect(attention.grid == restored.grid)
+        let gate = try withNoGrad { try net.attentionMaps(slices.narrow(0, start: 5, length: 1))[0] }
+        #expect(try (attention.data.select(2, 5) - gate.squeeze(0).squeeze(0)).abs().max().item() < 1e-5)
+        // The thick-slice job refuses the in-plane model, and the scan (two axes at 2 mm) itself.
+        #expect { try Reconstruction.upsample(scan, model: file, targetSpacing: 1) } throws: { "\($0)".contains("restoreInPlane") }
+        #expect { try Reconstruction.check(scan, targetSpacing: 1) } throws: { "\($0)".contains("axes 0 and 1") && "\($0)".contains("2 x 2 x 1") }
+        // Interpolation takes any grid.
+        #expect(try Reconstruction.interpolate(scan, method: .cubic, targetSpacing: 1).spacing.allSatisfy { Swift.abs($0 - 1) < 1e-6 })
     }
 }

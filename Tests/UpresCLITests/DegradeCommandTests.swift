@@ -134,6 +134,21 @@ let mni = packageRoot.appendingPathComponent("data/samples/mni152/mni152_2009a_t
         let sidecar = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("out.json"))) as? [String: Any])
         #expect(sidecar["method"] as? String == "model" && sidecar["throughPlaneAxis"] as? Int == 2)
 
+        // upres explain draws its maps on the restored slices: the reconstruction is upsample's.
+        let explained = dir.appendingPathComponent("explain").path
+        let ex = try runUpres(["explain", lr, explained, "--model", run + "/model.safetensors"])
+        #expect(ex.status == 0, "\(ex.stderr)")
+        #expect(ex.stdout.contains("disagreement-flips.nii.gz") && !ex.stdout.contains("disagreement-directions"), "\(ex.stdout)")
+        let restored = try NIfTI.readVolume(URL(fileURLWithPath: out)), same = try NIfTI.readVolume(URL(fileURLWithPath: explained + "/reconstruction.nii.gz"))
+        let difference = try (same.data - restored.data).abs().max().item()
+        #expect(same.grid == restored.grid && difference == 0)
+        let mixedKinds = try runUpres(["explain", lr, dir.appendingPathComponent("explain2").path, "--model", run + "/model.safetensors",
+                                       "--model", "any-contrast-x2"])
+        #expect(mixedKinds.status != 0 && mixedKinds.stderr.contains("do different jobs"), "\(mixedKinds.stderr)")
+        // Without the model, the thick-slice job refuses a scan with two coarse axes, naming them.
+        let thick = try runUpres(["upsample", lr, dir.appendingPathComponent("t.nii.gz").path, "--adapt-steps", "2"])
+        #expect(thick.status != 0 && thick.stderr.contains("axes 0 and 1") && thick.stderr.contains("in-plane model"), "\(thick.stderr)")
+
         // Refusals: adaptation, a scan at the wrong spacing, a config mixing pair makers.
         let adapt = try runUpres(["upsample", lr, dir.appendingPathComponent("a.nii.gz").path, "--model", run + "/model.safetensors", "--adapt"])
         #expect(adapt.status != 0 && adapt.stderr.contains("restores slices degraded in-plane"), "\(adapt.stderr)")

@@ -31,6 +31,27 @@ public enum Explanation {
         return DirectionComparison(reconstruction: mean, disagreement: difference, report: report)
     }
 
+    /// An in-plane model's restoration (`Reconstruction.restoreInPlane`, what `upres upsample
+    /// --model` gives) and how far it moves when the slices are mirrored across their width
+    /// before the model and back after: |plain - mirrored| per voxel, in the image's units (up to
+    /// the clamp at the input's minimum). The model trained on flipped pairs, so both are its
+    /// answer; where they differ, the answer depends on the side the anatomy came from. An
+    /// in-plane model restores each slice once, so it has no second direction to compare.
+    public static func flips(_ input: Volume, model: ModelFile,
+                             options: Reconstruction.Options = Reconstruction.Options()) throws -> DirectionComparison {
+        var o = options
+        o.testTimeFlips = false
+        let (plain, report) = try Reconstruction.restoreInPlane(input, model: model, options: o)
+        o.testTimeFlips = true
+        let (mean, _) = try Reconstruction.restoreInPlane(input, model: model, options: o)
+        // mean = (plain + mirrored) / 2 before the affine inverse normalization, so
+        // |plain - mirrored| = 2 |plain - mean| after it.
+        var difference = plain
+        difference.data = try (plain.data - mean.data).abs() * 2
+        difference.metadata.description = "upres explain: |plain - mirrored slices|"
+        return DirectionComparison(reconstruction: plain, disagreement: difference, report: report)
+    }
+
     /// The per-voxel standard deviation (population) across reconstructions of one scan on one
     /// grid, e.g. by different models.
     public static func disagreement(_ outputs: [Volume]) throws -> Volume {
@@ -51,7 +72,8 @@ public enum Explanation {
 
     /// Seed 000's attention coefficients at gate `level` (0: full resolution, the last gate
     /// before the output; coarser levels are upsampled bilinearly), for the through-plane slices
-    /// of both directions, averaged, on the reconstruction's grid. 1 lets the skip features
+    /// of both directions, averaged, on the reconstruction's grid (for an in-plane model, its
+    /// slices across the slice axis, on `Reconstruction.inPlaneGrid`). 1 lets the skip features
     /// through, 0 suppresses them. The model's input is made as the main job makes it.
     public static func attention(_ input: Volume, model file: ModelFile, level: Int, targetSpacing: Double, contrasts: [Volume] = [],
                                  batch: Int = 8) throws -> Volume {
@@ -60,6 +82,18 @@ public enum Explanation {
         }
         guard (0..<unet.config.depth).contains(level) else {
             throw ModelError.invalid("attention level \(level) does not exist: \(file.name) has gates at levels 0 to \(unet.config.depth - 1)")
+        }
+        func gate(_ slices: Tensor) throws -> Tensor {
+            let alpha = try unet.attentionMaps(slices)[level]
+            return level == 0 ? alpha : try alpha.interpolate(size: [slices.shape[2], slices.shape[3]], mode: .bilinear)
+        }
+        if file.task.inPlane != nil {
+            guard contrasts.isEmpty else { throw ModelError.invalid("\(file.name) restores one contrast in-plane; \(contrasts.count + 1) given") }
+            let prepared = try Reconstruction.inPlaneInput(input, model: file)
+            let map = try withNoGrad { try inPlaneMap(prepared.data, axis: prepared.sliceAxis, batch: batch, gate) }
+            var out = Volume(data: map, affine: prepared.grid.affine, metadata: input.metadata)
+            out.metadata.description = "upres explain: attention coefficients, gate level \(level)"
+            return out
         }
         let (t, f) = try Reconstruction.check(input, targetSpacing: targetSpacing)
         try Reconstruction.accepts(file, factor: f, spacing: input.spacing[t], target: targetSpacing)
@@ -81,10 +115,7 @@ public enum Explanation {
             return try v.resampled(onto: grid, interpolation: .cubic, antiAlias: false).data.to(.float32)
         }
         let map = try withNoGrad {
-            try throughPlaneMap(xs, axis: t, channels: unet.config.inChannels, batch: batch) { slices in
-                let alpha = try unet.attentionMaps(slices)[level]
-                return level == 0 ? alpha : try alpha.interpolate(size: [slices.shape[2], slices.shape[3]], mode: .bilinear)
-            }
+            try throughPlaneMap(xs, axis: t, channels: unet.config.inChannels, batch: batch, gate)
         }
         var out = Volume(data: map, affine: grid.affine, metadata: input.metadata)
         out.metadata.description = "upres explain: attention coefficients, gate level \(level)"
@@ -98,9 +129,10 @@ public enum Explanation {
     /// Critics with a fixed input size (dcgan) see overlapping tiles of that size, blended with
     /// Hann weights.
     /// `normalization`: the reconstruction's (its report's), so the critic sees the intensities
-    /// it was trained on.
+    /// it was trained on. `inPlane`: the slices across `t` instead (an in-plane model's output,
+    /// judged on the slices it restored).
     public static func criticGradCAM(_ output: Volume, critic: any CriticNetwork, axis t: Int, normalization: NormalizationParameters,
-                                     batch: Int = 8) throws -> Volume {
+                                     inPlane: Bool = false, batch: Int = 8) throws -> Volume {
         guard critic.configuration.inChannels == 1 else {
             throw ModelError.invalid("the critic judges \(critic.configuration.inChannels)-channel images; GradCAM of a reconstruction needs a one-channel critic")
         }
@@ -108,7 +140,7 @@ public enum Explanation {
         let x = try normalization.apply(output.data.to(.float32))
         let tile = critic.configuration.smallestInputShape
         let fixed = critic.configuration.fixedInputSize, multiple = critic.configuration.sideMultiple
-        let map = try throughPlaneMap([x], axis: t, channels: 1, batch: batch) { slices in
+        func cam(_ slices: Tensor) throws -> Tensor {
             let (r, w) = (slices.shape[2], slices.shape[3])
             // Pad to at least the critic's smallest input, and to the multiple of its side it takes
             // without padding inside (which would shift its map against the image).
@@ -136,6 +168,7 @@ public enum Explanation {
             }
             return try (sum / weight).narrow(2, start: 0, length: r).narrow(3, start: 0, length: w)
         }
+        let map = inPlane ? try inPlaneMap(x, axis: t, batch: batch, cam) : try throughPlaneMap([x], axis: t, channels: 1, batch: batch, cam)
         var out = output
         out.data = map
         out.metadata.description = "upres explain: GradCAM of the critic (evidence of a generated image)"
@@ -175,6 +208,24 @@ public enum Explanation {
             }
         }
         return try sum * 0.5
+    }
+
+    /// `body` on batches of the slices across axis `t` of `x` (rows along the lower-numbered
+    /// in-plane axis, as `Reconstruction.restoreInPlane` gives them to the model); its output
+    /// (n, 1, H, W) lands on the slices' voxels.
+    static func inPlaneMap(_ x: Tensor, axis t: Int, batch: Int, _ body: (Tensor) throws -> Tensor) throws -> Tensor {
+        let order = [t] + (0..<3).filter { $0 != t }
+        let stack = try x.permute(order)
+        let out = try Tensor.zeros(x.shape, dtype: .float32)
+        let target = try out.permute(order)
+        var start = 0
+        while start < stack.shape[0] {
+            let n = Swift.min(batch, stack.shape[0] - start)
+            let y = try body(stack.narrow(0, start: start, length: n).unsqueeze(1).contiguous())
+            _ = try target.narrow(0, start: start, length: n).copy_(y.detach().squeeze(1))
+            start += n
+        }
+        return out
     }
 }
 

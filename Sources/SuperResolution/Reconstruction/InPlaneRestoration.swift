@@ -33,14 +33,22 @@ extension Reconstruction {
         return axis
     }
 
-    /// Restores a scan degraded in-plane (seed 003's setting: each slice blurred by the scanner's
-    /// kernel and subsampled) with a model trained on `data.kernel` pairs: the scan normalized on
-    /// the model's percentiles (unclipped), interpolated (cubic) onto `inPlaneGrid`, the model on
-    /// every slice (rows along the lower-numbered in-plane axis, as it was trained), the inverse
-    /// normalization; nothing below the input's minimum, and voxels with no non-zero acquired
-    /// voxel within two in-plane voxels stay 0 (an empty background stays empty).
-    public static func restoreInPlane(_ input: Volume, model file: ModelFile, options: Options = Options(),
-                                      progress: (Int, Int) -> Void = { _, _ in }) throws -> (Volume, Report) {
+    /// What an in-plane model sees of a scan: the scan normalized on the model's percentiles
+    /// (clipped when the model clips), interpolated (cubic) onto `inPlaneGrid`.
+    public struct InPlaneInput {
+        /// The model's input on `grid`; `sliceAxis` the axis its slices are taken across.
+        public var data: Tensor
+        public var grid: Grid
+        public var sliceAxis: Int
+        public var factor: Int
+        public var normalization: NormalizationParameters
+        /// (D, H, W): the slices across `sliceAxis`, rows along the lower-numbered in-plane axis,
+        /// as the model was trained (a view of `data`).
+        public var slices: Tensor { get throws { try data.permute([sliceAxis] + (0..<3).filter { $0 != sliceAxis }) } }
+    }
+
+    /// The input `restoreInPlane` gives the model (`upres explain` draws its maps on the same).
+    public static func inPlaneInput(_ input: Volume, model file: ModelFile) throws -> InPlaneInput {
         guard let task = file.task.inPlane else {
             throw ModelError.invalid("model \(file.name) was not trained on in-plane kernel pairs (its task has no inPlane)")
         }
@@ -49,16 +57,28 @@ extension Reconstruction {
         }
         try requireIntensities(input)
         let t = try inPlaneSliceAxis(of: input, factor: task.factor, target: file.task.targetSpacing, model: file.name)
-        let model = file.model
-        model.eval()
         let (normalized, params) = try normalize(input, percentiles: file.task.normalizationPercentiles)
         var scan = input
         scan.data = file.task.clips ? try normalized.clamp(min: .double(0), max: .double(1)) : normalized
         let grid = inPlaneGrid(of: input, sliceAxis: t, factor: task.factor)
-        let x = try KernelPairSampler.interpolated(scan, onto: grid).data
+        return InPlaneInput(data: try KernelPairSampler.interpolated(scan, onto: grid).data, grid: grid, sliceAxis: t,
+                            factor: task.factor, normalization: params)
+    }
+
+    /// Restores a scan degraded in-plane (seed 003's setting: each slice blurred by the scanner's
+    /// kernel and subsampled) with a model trained on `data.kernel` pairs: the scan normalized on
+    /// the model's percentiles (unclipped), interpolated (cubic) onto `inPlaneGrid`, the model on
+    /// every slice (rows along the lower-numbered in-plane axis, as it was trained), the inverse
+    /// normalization; nothing below the input's minimum, and voxels with no non-zero acquired
+    /// voxel within two in-plane voxels stay 0 (an empty background stays empty).
+    public static func restoreInPlane(_ input: Volume, model file: ModelFile, options: Options = Options(),
+                                      progress: (Int, Int) -> Void = { _, _ in }) throws -> (Volume, Report) {
+        let prepared = try inPlaneInput(input, model: file)
+        let (t, grid, params) = (prepared.sliceAxis, prepared.grid, prepared.normalization)
         let planes = (0..<3).filter { $0 != t }
-        // (D, H, W): slices along t, rows along the lower-numbered in-plane axis.
-        let stack = try x.permute([t] + planes)
+        let model = file.model
+        model.eval()
+        let stack = try prepared.slices
         let depth = stack.shape[0]
         let perSlice = model.memoryPerSlice(rows: stack.shape[1], width: stack.shape[2])
         let batch = Swift.max(1, options.batch ?? Swift.min(16, (96 << 20) / Swift.max(perSlice, 1), options.memoryBudget / Swift.max(perSlice, 1)))
@@ -95,7 +115,7 @@ extension Reconstruction {
         _ = try out.mul_(occupied.resampled(onto: grid, interpolation: .nearest, antiAlias: false).data.to(.float32))
         var volume = Volume(data: out, affine: grid.affine, metadata: input.metadata)
         volume.metadata.description = "upres upsample --model \(file.name)"
-        let report = Report(throughPlaneAxis: t, factor: Double(task.factor), inPlaneResampled: true, normalization: params, batch: batch,
+        let report = Report(throughPlaneAxis: t, factor: Double(prepared.factor), inPlaneResampled: true, normalization: params, batch: batch,
                             slices: depth, adaptation: nil, thicknessEstimate: nil, workingSpacing: nil)
         return (volume, report)
     }

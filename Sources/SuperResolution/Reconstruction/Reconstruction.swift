@@ -90,13 +90,20 @@ public enum Reconstruction {
         public var patch: Int? = nil
     }
 
-    /// Checks an input for the main job; the error names the problem.
-    public static func check(_ volume: Volume, targetSpacing: Double) throws -> (axis: Int, factor: Double) {
+    /// Checks an input for the main job; the error names the problem. `sliceAxisRequired`: the
+    /// coarsest spacing must belong to one axis (the slices'); interpolation takes any grid.
+    public static func check(_ volume: Volume, targetSpacing: Double, sliceAxisRequired: Bool = true) throws -> (axis: Int, factor: Double) {
         try requireIntensities(volume)
         let spacing = volume.spacing
         let t = throughPlaneAxis(spacing: spacing) ?? (0..<3).max { spacing[$0] < spacing[$1] }!
         guard spacing[t] > targetSpacing * 1.01 else {
             throw AlreadyAtTarget(spacing: spacing, target: targetSpacing)
+        }
+        let tied = (0..<3).filter { Swift.abs(spacing[$0] - spacing[t]) <= 0.02 * spacing[t] }
+        if sliceAxisRequired && tied.count > 1 {
+            throw ModelError.invalid(String(format: "the input's voxels are %@ mm: the coarsest spacing (%.3g mm) belongs to axes %@, so no one axis holds thick slices. upres upsample reconstructs multi-slice scans (in-plane voxels finer than the slice spacing); a scan blurred in-plane needs an in-plane model (--model, trained with data.kernel), and --interp resamples any grid",
+                                            spacing.map { String(format: "%.3g", $0) }.joined(separator: " x "), spacing[t],
+                                            tied.map(String.init).joined(separator: " and ")))
         }
         return (t, spacing[t] / targetSpacing)
     }
@@ -177,6 +184,9 @@ public enum Reconstruction {
         }
         if let file = given, file.contract.isVolume {
             throw ModelError.invalid("model \(file.name) is a 3-D model restoring volumes on their own grid; run it with Reconstruction.restore (upres upsample --model does)")
+        }
+        if let file = given, let task = file.task.inPlane {
+            throw ModelError.invalid("model \(file.name) restores slices blurred in-plane (x\(task.factor), data.kernel), not thick slices; run it with Reconstruction.restoreInPlane (upres upsample --model does)")
         }
         let (t, f) = try check(input, targetSpacing: targetSpacing)
         // A scan-trained model for a non-integer factor (4.4 mm to 1 mm): the thick-row network at
@@ -538,7 +548,7 @@ public enum Reconstruction {
 
     /// The interpolation baseline on the same output grid as the model.
     public static func interpolate(_ input: Volume, method: Interpolation, targetSpacing: Double) throws -> Volume {
-        let (t, f) = try check(input, targetSpacing: targetSpacing)
+        let (t, f) = try check(input, targetSpacing: targetSpacing, sliceAxisRequired: false)
         let (volume, _) = try inPlane(input, axis: t, target: targetSpacing)
         let grid = try outputGrid(of: volume, axis: t, factor: f, target: targetSpacing)
         var v = volume
