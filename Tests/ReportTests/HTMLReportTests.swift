@@ -98,6 +98,16 @@ import Torch
         #expect(Swift.abs(perSlice[7] - 10 * Foundation.log10(range * range / mse)) < 1e-9)
         #expect(try SubjectReport.sliceAxis(input: input, on: inputs.reference!) == 2)
         #expect(try SubjectReport.acquiredSlices(input, on: inputs.reference!, axis: 2) == [2, 7, 12, 17, 22, 27])
+        // An input degraded in-plane (2 x 2 x 1 mm, restored by an in-plane model): its slices run
+        // along its finest axis, and every reconstructed slice is an acquired one (no marks).
+        let blurred = Volume(data: try ref.narrow(0, start: 0, length: 12).narrow(1, start: 0, length: 10), affine: Affine.scaling([2, 2, 1]))
+        #expect(SubjectReport.inputSlices(blurred) == (2, true) && SubjectReport.inputSlices(input) == (2, false))
+        #expect(try SubjectReport.sliceAxis(input: blurred, on: inputs.reference!) == 2)
+        #expect(try SubjectReport.acquiredSlices(blurred, on: inputs.reference!, axis: 2).isEmpty)
+        var inPlaneInputs = inputs
+        inPlaneInputs.input = blurred
+        let inPlanePage = try SubjectReport(inPlaneInputs).build(page: "report.html").page.render(generator: "t")
+        #expect(html.contains("acquired slice<") && inPlanePage.contains("each was restored in-plane") && !inPlanePage.contains("acquired slice<"))
 
         // Reconstruction and baseline swapped: the report says the reconstruction lost.
         inputs.reconstruction = Volume(data: bad, affine: affine)
