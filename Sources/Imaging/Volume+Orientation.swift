@@ -59,6 +59,15 @@ extension Volume {
         affine.axisOrientation.firstIndex { $0.worldAxis == plane.worldAxis } ?? 2
     }
 
+    /// The voxel axes whose spacing is the volume's coarsest, within `tolerance` of it: one for a
+    /// stack of thick slices (the slices lie across it), two for slices degraded in-plane (2 x 2 x
+    /// 1 mm: the third axis runs across the slices), three for an isotropic grid.
+    public func coarsestAxes(tolerance: Double = 0.02) -> [Int] {
+        let s = spacing
+        let top = s.prefix(3).max() ?? 0
+        return (0..<Swift.min(3, s.count)).filter { Swift.abs(s[$0] - top) <= tolerance * top }
+    }
+
     /// One 2-d slice: index `index` along voxel axis `axis` (a view of the data).
     public func slice(axis: Int, index: Int) throws -> Tensor {
         guard (0..<3).contains(axis), (0..<shape[axis]).contains(index) else {

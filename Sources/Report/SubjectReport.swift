@@ -322,13 +322,10 @@ public struct SubjectReport {
     /// largest spacings tie (2% tolerance) above the third (2 x 2 x 1 mm: slices degraded
     /// in-plane, restored by an in-plane model), the third axis, with `inPlane` true.
     static func inputSlices(_ input: Volume) -> (axis: Int, inPlane: Bool) {
+        let tied = input.coarsestAxes()
+        if tied.count == 2, let third = (0..<3).first(where: { !tied.contains($0) }) { return (third, true) }
         let s = input.spacing
-        let a = s.indices.max { s[$0] < s[$1] }!
-        let tied = s.indices.filter { Swift.abs(s[$0] - s[a]) <= 0.02 * s[a] }
-        if tied.count == 2, let third = s.indices.first(where: { !tied.contains($0) }), s[third] < 0.98 * s[a] {
-            return (third, true)
-        }
-        return (a, false)
+        return (s.indices.max { s[$0] < s[$1] }!, false)
     }
 
     /// The voxel axis of `grid` closest in direction to the input's slice direction (its axis of

@@ -47,6 +47,11 @@ import Torch
         let coronal = Volume(data: try Tensor.zeros([2, 3, 4]), affine: Affine(rows: [[1, 0, 0, 0], [0, 0, 5, 0], [0, 1, 0, 0], [0, 0, 0, 1]]))
         #expect(coronal.orientation == "RSA")
         #expect(coronal.axis(normalTo: .coronal) == 2 && coronal.axis(normalTo: .axial) == 1 && coronal.axis(normalTo: .sagittal) == 0)
+        // The coarsest axes: thick slices (one), slices degraded in-plane (two), isotropic (three).
+        #expect(coronal.coarsestAxes() == [2])
+        #expect(Volume(data: try Tensor.zeros([2, 2, 2]), affine: .scaling([2, 1.99, 1])).coarsestAxes() == [0, 1])
+        #expect(Volume(data: try Tensor.zeros([2, 2, 2]), affine: .scaling([2, 1.9, 1])).coarsestAxes() == [0])
+        #expect(Volume(data: try Tensor.zeros([2, 2, 2]), affine: .scaling([-1, 1, 1])).coarsestAxes() == [0, 1, 2])
         #expect(try coronal.slice(axis: 2, index: 1).shape == [2, 3])
         #expect(throws: ResamplingError.self) { try coronal.slice(axis: 2, index: 4) }
         // Many points at once, both ways.

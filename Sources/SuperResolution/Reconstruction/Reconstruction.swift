@@ -99,7 +99,7 @@ public enum Reconstruction {
         guard spacing[t] > targetSpacing * 1.01 else {
             throw AlreadyAtTarget(spacing: spacing, target: targetSpacing)
         }
-        let tied = (0..<3).filter { Swift.abs(spacing[$0] - spacing[t]) <= 0.02 * spacing[t] }
+        let tied = volume.coarsestAxes()
         if sliceAxisRequired && tied.count > 1 {
             throw ModelError.invalid(String(format: "the input's voxels are %@ mm: the coarsest spacing (%.3g mm) belongs to axes %@, so no one axis holds thick slices. upres upsample reconstructs multi-slice scans (in-plane voxels finer than the slice spacing); a scan blurred in-plane needs an in-plane model (--model, trained with data.kernel), and --interp resamples any grid",
                                             spacing.map { String(format: "%.3g", $0) }.joined(separator: " x "), spacing[t],
