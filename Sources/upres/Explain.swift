@@ -70,33 +70,12 @@ struct Explain: ParsableCommand {
         do {
             let models = try model.map { try ModelFile.load(ModelFile.resolve($0)) }
             let critic = try critic.map { try CriticFile.load(URL(fileURLWithPath: $0)) }
-            // In-plane models (data.kernel) restore the slices they are given; the others
-            // reconstruct thick slices. One explanation compares models of one kind.
-            let inPlane = models[0].task.inPlane != nil
-            if let other = models.first(where: { ($0.task.inPlane != nil) != inPlane }) {
-                throw CLIError("--model: \(models[0].name) and \(other.name) do different jobs (one restores slices blurred in-plane, the other thick slices); explain models of one kind together")
-            }
-            if inPlane && Swift.abs(spacing - models[0].task.targetSpacing) > 1e-3 {
-                throw CLIError("--spacing \(spacing): in-plane model \(models[0].name) restores to \(models[0].task.targetSpacing) mm")
-            }
-            let first: Explanation.DirectionComparison
-            if inPlane {
-                Console.err("restoring with \(models[0].name), as it is and mirrored")
-                first = try Explanation.flips(v, model: models[0])
-            } else {
-                Console.err("reconstructing with \(models[0].name), one in-plane direction at a time")
-                first = try Explanation.directions(v, model: models[0], targetSpacing: spacing)
-            }
+            let (first, others) = try Explanation.compare(v, models: models, targetSpacing: spacing) { Console.err($0) }
             let head = first.reconstruction
             outputs.append(("reconstruction", first.reconstruction))
-            outputs.append((inPlane ? "disagreement-flips" : "disagreement-directions", first.disagreement))
-            if models.count > 1 {
-                var all = [first.reconstruction]
-                for m in models.dropFirst() {
-                    Console.err("reconstructing with \(m.name)")
-                    all.append(inPlane ? try Reconstruction.restoreInPlane(v, model: m).0
-                                       : try Reconstruction.upsample(v, model: m, targetSpacing: spacing).0)
-                }
+            outputs.append(("disagreement-\(first.kind)", first.disagreement))
+            if !others.isEmpty {
+                let all = [first.reconstruction] + others
                 outputs.append(("disagreement-models", try Explanation.disagreement(all)))
             }
             if let unet = models.first(where: Explanation.hasAttentionGates) {
@@ -106,7 +85,7 @@ struct Explain: ParsableCommand {
             if let critic {
                 Console.err("GradCAM of the critic \(self.critic!)")
                 outputs.append(("gradcam", try Explanation.criticGradCAM(head, critic: critic, axis: first.report.throughPlaneAxis,
-                                                                          normalization: first.report.normalization, inPlane: inPlane)))
+                                                                          normalization: first.report.normalization, inPlane: first.kind == "flips")))
             }
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             for (name, volume) in outputs {

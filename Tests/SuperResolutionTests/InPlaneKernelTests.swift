@@ -173,7 +173,16 @@ import Torch
         let file = try ModelFile.load(url)
         let (restored, _) = try Reconstruction.restoreInPlane(scan, model: file)
         let flips = try Explanation.flips(scan, model: file)
-        #expect(try (flips.reconstruction.data - restored.data).abs().max().item() == 0)
+        let flipsOff = try (flips.reconstruction.data - restored.data).abs().max().item()
+        #expect(flips.kind == "flips" && flipsOff == 0)
+        // explain's comparison picks the flips for in-plane models, and refuses mixing jobs or spacings.
+        let (first, others) = try Explanation.compare(scan, models: [file, file], targetSpacing: 1)
+        let otherOff = try (others[0].data - restored.data).abs().max().item()
+        #expect(first.kind == "flips" && others.count == 1 && otherOff == 0)
+        var thick = file
+        thick.task.inPlane = nil
+        #expect { try Explanation.compare(scan, models: [file, thick], targetSpacing: 1) } throws: { "\($0)".contains("do different jobs") }
+        #expect { try Explanation.compare(scan, models: [file], targetSpacing: 0.5) } throws: { "\($0)".contains("restores to 1.0 mm") }
         // The mirrored restoration computed apart: the model on slices flipped across their width.
         let prepared = try Reconstruction.inPlaneInput(scan, model: file)
         #expect(prepared.grid == restored.grid && prepared.sliceAxis == 2)

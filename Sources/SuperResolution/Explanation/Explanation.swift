@@ -7,11 +7,39 @@ import Torch
 /// 000's attention gates let the skip features through, where a critic finds the output
 /// unrealistic (GradCAM), and where reconstructions disagree (a first uncertainty signal).
 public enum Explanation {
-    /// A model's two in-plane directions reconstructed apart: their mean, and |a - b|.
+    /// A model's two in-plane directions reconstructed apart: their mean, and |a - b| (`kind`
+    /// "directions"); or an in-plane model's slices restored as they are and mirrored (`kind`
+    /// "flips").
     public struct DirectionComparison {
         public var reconstruction: Volume
         public var disagreement: Volume
         public var report: Reconstruction.Report
+        public var kind: String
+    }
+
+    /// What `upres explain` compares: the first model's reconstruction with its own disagreement
+    /// map (`directions`, or `flips` for an in-plane model), and each other model's reconstruction
+    /// of the same scan. The models must do one job: all restore slices blurred in-plane
+    /// (`data.kernel`), at their own target spacing, or all reconstruct thick slices.
+    public static func compare(_ input: Volume, models: [ModelFile], targetSpacing: Double,
+                               progress: (String) -> Void = { _ in }) throws -> (first: DirectionComparison, others: [Volume]) {
+        guard let head = models.first else { throw ModelError.invalid("explain needs at least one model") }
+        let inPlane = head.task.inPlane != nil
+        if let other = models.first(where: { ($0.task.inPlane != nil) != inPlane }) {
+            throw ModelError.invalid("\(head.name) and \(other.name) do different jobs (one restores slices blurred in-plane, the other thick slices); explain models of one kind together")
+        }
+        if inPlane, let other = models.first(where: { Swift.abs($0.task.targetSpacing - targetSpacing) > 1e-3 }) {
+            throw ModelError.invalid("in-plane model \(other.name) restores to \(other.task.targetSpacing) mm, not the \(targetSpacing) mm asked for")
+        }
+        progress(inPlane ? "restoring with \(head.name), as it is and mirrored" : "reconstructing with \(head.name), one in-plane direction at a time")
+        let first = inPlane ? try flips(input, model: head) : try directions(input, model: head, targetSpacing: targetSpacing)
+        var others: [Volume] = []
+        for m in models.dropFirst() {
+            progress("reconstructing with \(m.name)")
+            others.append(inPlane ? try Reconstruction.restoreInPlane(input, model: m).0
+                                  : try Reconstruction.upsample(input, model: m, targetSpacing: targetSpacing).0)
+        }
+        return (first, others)
     }
 
     /// The reconstructions from the slices across each in-plane axis alone (the main job averages
@@ -28,7 +56,7 @@ public enum Explanation {
         mean.metadata.description = "upres explain: mean of the two directions"
         difference.data = try (a.data - b.data).abs()
         difference.metadata.description = "upres explain: |direction 1 - direction 2|"
-        return DirectionComparison(reconstruction: mean, disagreement: difference, report: report)
+        return DirectionComparison(reconstruction: mean, disagreement: difference, report: report, kind: "directions")
     }
 
     /// An in-plane model's restoration (`Reconstruction.restoreInPlane`, what `upres upsample
@@ -49,7 +77,7 @@ public enum Explanation {
         var difference = plain
         difference.data = try (plain.data - mean.data).abs() * 2
         difference.metadata.description = "upres explain: |plain - mirrored slices|"
-        return DirectionComparison(reconstruction: plain, disagreement: difference, report: report)
+        return DirectionComparison(reconstruction: plain, disagreement: difference, report: report, kind: "flips")
     }
 
     /// The per-voxel standard deviation (population) across reconstructions of one scan on one
