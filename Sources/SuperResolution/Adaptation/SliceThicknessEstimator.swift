@@ -13,6 +13,12 @@ import Torch
 /// slices, 1 to 2 mm off for some 6 mm and sagittal scans). An implausible estimate (outside 0.7 to
 /// 1.05 times the spacing) falls back to contiguous slices, and the caller says so; give the
 /// thickness from the protocol (the DICOM SliceThickness) whenever it is known.
+///
+/// The limit is in the data, not the fit: sampled every S mm, a rectangular profile of thickness
+/// T <= S has a flat aliased power spectrum (the sum over m of sinc^2(T (w + m/S)) is S/T for every
+/// w: the profile's autocorrelation vanishes at every non-zero multiple of S), so where the anatomy's
+/// spectrum is flat the slices carry no second-order trace of T, and the estimate rests on the
+/// anatomy's spectral slope alone.
 public enum SliceThicknessEstimator {
     public struct Estimate: Codable, Sendable, Equatable {
         /// The thickness to use (mm): the spectral estimate when it is plausible (0.7 to 1.05
