@@ -207,6 +207,8 @@ import Torch
         // The thick-slice job refuses the in-plane model, and the scan (two axes at 2 mm) itself.
         #expect { try Reconstruction.upsample(scan, model: file, targetSpacing: 1) } throws: { "\($0)".contains("restoreInPlane") }
         #expect { try Reconstruction.check(scan, targetSpacing: 1) } throws: { "\($0)".contains("axes 0 and 1") && "\($0)".contains("2 x 2 x 1") }
+        let isotropic = Volume(data: try Tensor.zeros([8, 8, 8]), affine: .scaling([2, 2, 2]))
+        #expect { try Reconstruction.check(isotropic, targetSpacing: 1) } throws: { "\($0)".contains("all three axes (isotropic voxels)") }
         // Interpolation takes any grid.
         #expect(try Reconstruction.interpolate(scan, method: .cubic, targetSpacing: 1).spacing.allSatisfy { Swift.abs($0 - 1) < 1e-6 })
     }

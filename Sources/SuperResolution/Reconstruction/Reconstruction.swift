@@ -101,9 +101,9 @@ public enum Reconstruction {
         }
         let tied = volume.coarsestAxes()
         if sliceAxisRequired && tied.count > 1 {
-            throw ModelError.invalid(String(format: "the input's voxels are %@ mm: the coarsest spacing (%.3g mm) belongs to axes %@, so no one axis holds thick slices. upres upsample reconstructs multi-slice scans (in-plane voxels finer than the slice spacing); a scan blurred in-plane needs an in-plane model (--model, trained with data.kernel), and --interp resamples any grid",
-                                            spacing.map { String(format: "%.3g", $0) }.joined(separator: " x "), spacing[t],
-                                            tied.map(String.init).joined(separator: " and ")))
+            let which = tied.count == 3 ? "all three axes (isotropic voxels)" : "axes \(tied[0]) and \(tied[1])"
+            throw ModelError.invalid(String(format: "the input's voxels are %@ mm: the coarsest spacing (%.3g mm) belongs to %@, so no one axis holds thick slices. upres upsample reconstructs multi-slice scans (in-plane voxels finer than the slice spacing); a scan blurred in-plane needs an in-plane model (--model, trained with data.kernel), and --interp resamples any grid",
+                                            spacing.map { String(format: "%.3g", $0) }.joined(separator: " x "), spacing[t], which))
         }
         return (t, spacing[t] / targetSpacing)
     }
