@@ -62,20 +62,16 @@ public enum Explanation {
     /// An in-plane model's restoration (`Reconstruction.restoreInPlane`, what `upres upsample
     /// --model` gives) and how far it moves when the slices are mirrored across their width
     /// before the model and back after: |plain - mirrored| per voxel, in the image's units (up to
-    /// the clamp at the input's minimum). The model trained on flipped pairs, so both are its
-    /// answer; where they differ, the answer depends on the side the anatomy came from. An
-    /// in-plane model restores each slice once, so it has no second direction to compare.
+    /// the clamp at the input's minimum), from two passes of the model. The model trained on
+    /// flipped pairs, so both are its answer; where they differ, the answer depends on the side
+    /// the anatomy came from. An in-plane model restores each slice once, so it has no second
+    /// direction to compare.
     public static func flips(_ input: Volume, model: ModelFile,
                              options: Reconstruction.Options = Reconstruction.Options()) throws -> DirectionComparison {
-        var o = options
-        o.testTimeFlips = false
-        let (plain, report) = try Reconstruction.restoreInPlane(input, model: model, options: o)
-        o.testTimeFlips = true
-        let (mean, _) = try Reconstruction.restoreInPlane(input, model: model, options: o)
-        // mean = (plain + mirrored) / 2 before the affine inverse normalization, so
-        // |plain - mirrored| = 2 |plain - mean| after it.
+        let (plain, report) = try Reconstruction.restoreInPlane(input, model: model, options: options, pass: .plain)
+        let (mirrored, _) = try Reconstruction.restoreInPlane(input, model: model, options: options, pass: .mirrored)
         var difference = plain
-        difference.data = try (plain.data - mean.data).abs() * 2
+        difference.data = try (plain.data - mirrored.data).abs()
         difference.metadata.description = "upres explain: |plain - mirrored slices|"
         return DirectionComparison(reconstruction: plain, disagreement: difference, report: report, kind: "flips")
     }

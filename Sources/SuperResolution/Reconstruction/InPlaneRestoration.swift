@@ -73,6 +73,17 @@ extension Reconstruction {
     /// voxel within two in-plane voxels stay 0 (an empty background stays empty).
     public static func restoreInPlane(_ input: Volume, model file: ModelFile, options: Options = Options(),
                                       progress: (Int, Int) -> Void = { _, _ in }) throws -> (Volume, Report) {
+        try restoreInPlane(input, model: file, options: options, pass: options.testTimeFlips ? .both : .plain, progress: progress)
+    }
+
+    /// Which slices an in-plane restoration gives the model: as they are, mirrored across their
+    /// width (and mirrored back after), or both averaged (test-time flips).
+    enum InPlanePass {
+        case plain, mirrored, both
+    }
+
+    static func restoreInPlane(_ input: Volume, model file: ModelFile, options: Options, pass: InPlanePass,
+                               progress: (Int, Int) -> Void = { _, _ in }) throws -> (Volume, Report) {
         let prepared = try inPlaneInput(input, model: file)
         let (t, grid, params) = (prepared.sliceAxis, prepared.grid, prepared.normalization)
         let planes = (0..<3).filter { $0 != t }
@@ -89,10 +100,19 @@ extension Reconstruction {
             while start < depth {
                 let n = Swift.min(batch, depth - start)
                 let slices = try stack.narrow(0, start: start, length: n).unsqueeze(1).contiguous().to(options.device)
-                var y = try model(slices, conditioning: Conditioning())
-                if options.testTimeFlips {
-                    let mirrored = try model(slices.flip([3]), conditioning: Conditioning()).flip([3])
-                    y = try (y + mirrored) * 0.5
+                let y: Tensor
+                switch pass {
+                case .plain:
+                    y = try model(slices, conditioning: Conditioning())
+                case .mirrored:
+                    let mirrored: Tensor = try model(slices.flip([3]), conditioning: Conditioning())
+                    y = try mirrored.flip([3])
+                case .both:
+                    let plain: Tensor = try model(slices, conditioning: Conditioning())
+                    let mirrored: Tensor = try model(slices.flip([3]), conditioning: Conditioning())
+                    let back: Tensor = try mirrored.flip([3])
+                    let sum: Tensor = try plain + back
+                    y = try sum * 0.5
                 }
                 _ = try target.narrow(0, start: start, length: n).copy_(y.squeeze(1).to(.cpu))
                 start += n
