@@ -22,6 +22,9 @@ struct Upsample: ParsableCommand {
             --model NAME alone applies a model as it is. --adapt fine-tunes a model on those pairs \
             (--model, or the shipped any-contrast-xN for the scan's factor). The slice thickness is estimated from the scan unless --slice-thickness is given. \
             --save-model DIR keeps the adapted model for other scans of the same protocol. \
+            After the model, the output is made consistent with the scan (its slices, acquired again with the slice \
+            thickness and profile, agree with the scan's to within its noise) when the thickness is known: given, \
+            stated by the model, or estimated plausibly; --consistency 0 turns it off. \
             --interp linear|cubic|sinc gives an interpolation baseline on the same grid. \
             Models: \(ModelFile.availableModels().joined(separator: ", ")) (upres models lists them).
             """)
@@ -42,9 +45,11 @@ struct Upsample: ParsableCommand {
     @Flag(help: "Fine-tune a model (--model, or the shipped any-contrast-xN for the scan's factor) on the scan's own in-plane slices first.") var adapt = false
     @Flag(name: .customLong("self-supervised"), help: "Train a model from scratch on the scan's own in-plane slices (no model needed).")
     var selfSupervised = false
-    @Option(name: .customLong("slice-thickness"), help: "Slice thickness in mm for --adapt/--self-supervised (default: estimated from the scan).")
+    @Option(name: .customLong("slice-thickness"), help: "The scan's slice thickness in mm: the pairs of --adapt/--self-supervised (default: estimated from the scan), and data consistency with --model (default: the thickness the model states).")
     var sliceThickness: Double?
-    @Option(help: "Slice profile for --adapt/--self-supervised: rectangular, gaussian, sinc.") var profile: SliceProfile = .rectangular
+    @Option(help: "Slice profile: rectangular, gaussian, sinc (as --slice-thickness).") var profile: SliceProfile = .rectangular
+    @Option(help: "Data consistency: back-projection iterations that make the output's slices, acquired again with the slice thickness and profile, equal the scan's (default \(Reconstruction.defaultConsistencyIterations) when the thickness is known; 0: off).")
+    var consistency: Int?
     @Option(name: .customLong("adapt-steps"), help: "Training steps on the scan (at most).") var adaptSteps: Int?
     @Option(name: .customLong("adapt-minutes"), help: "Training time on the scan in minutes (at most).") var adaptMinutes: Double?
     @Option(name: .customLong("adapt-lr"), help: "Learning rate on the scan (default 3e-4 to adapt, 2e-3 from scratch).") var adaptLr: Double?
@@ -103,7 +108,7 @@ struct Upsample: ParsableCommand {
         if selfSupervised && model != nil { throw ValidationError("--self-supervised trains from scratch; leave out --model (or use --adapt)") }
         let training = adapt || selfSupervised || (model == nil && interp == nil)
         if !training {
-            for (flag, given) in [("--slice-thickness", sliceThickness != nil), ("--adapt-steps", adaptSteps != nil),
+            for (flag, given) in [("--adapt-steps", adaptSteps != nil),
                                   ("--adapt-minutes", adaptMinutes != nil), ("--adapt-lr", adaptLr != nil), ("--adapt-patch", adaptPatch != nil),
                                   ("--save-model", saveModel != nil),
                                   ("--noise-sigma", noiseSigma != "auto")]
@@ -111,6 +116,10 @@ struct Upsample: ParsableCommand {
                 throw ValidationError("\(flag) applies to --adapt and --self-supervised")
             }
         }
+        if interp != nil && (sliceThickness != nil || consistency != nil) {
+            throw ValidationError("--slice-thickness and --consistency apply to reconstructions with a model, not to --interp")
+        }
+        if let c = consistency, c < 0 { throw ValidationError("--consistency \(c) must be >= 0 iterations") }
         if let t = sliceThickness, !(t > 0 && t.isFinite) { throw ValidationError("--slice-thickness \(t) must be > 0 mm") }
         if let s = adaptSteps, s < 1 { throw ValidationError("--adapt-steps \(s) must be >= 1") }
         if let m = adaptMinutes, !(m > 0 && m.isFinite) { throw ValidationError("--adapt-minutes \(m) must be > 0") }
@@ -244,8 +253,8 @@ struct Upsample: ParsableCommand {
         do {
             if method == nil, let loaded = shared, loaded.contract.isVolume {
                 // A 3-D model restores the input on its own grid (seed 002: k-space truncation).
-                guard !adapt && !selfSupervised && !testTimeFlips else {
-                    throw CLIError("--adapt, --self-supervised and --test-time-flips apply to 2-D slice models; \(loaded.name) is a 3-D model restoring volumes on their own grid")
+                guard !adapt && !selfSupervised && !testTimeFlips && sliceThickness == nil && consistency == nil else {
+                    throw CLIError("--adapt, --self-supervised, --test-time-flips, --slice-thickness and --consistency apply to 2-D slice models; \(loaded.name) is a 3-D model restoring volumes on their own grid")
                 }
                 file = loaded
                 let bar = ProgressBar(label: "upsample", quiet: quiet)
@@ -255,8 +264,8 @@ struct Upsample: ParsableCommand {
                 bar.finish()
             } else if method == nil, let loaded = shared, let inPlane = loaded.task.inPlane {
                 // A model trained on in-plane kernel pairs (seed 003) restores each slice in-plane.
-                guard !adapt && !selfSupervised else {
-                    throw CLIError("--adapt and --self-supervised train on a scan's thick slices; \(loaded.name) restores slices degraded in-plane (\(inPlane.kernel))")
+                guard !adapt && !selfSupervised && sliceThickness == nil && consistency == nil else {
+                    throw CLIError("--adapt, --self-supervised, --slice-thickness and --consistency work with a scan's thick slices; \(loaded.name) restores slices degraded in-plane (\(inPlane.kernel))")
                 }
                 guard Swift.abs(spacing - loaded.task.targetSpacing) <= 0.01 * loaded.task.targetSpacing else {
                     throw CLIError(String(format: "--spacing %.3g: model %@ restores to %.3g mm voxels", spacing, loaded.name, loaded.task.targetSpacing))
@@ -307,7 +316,8 @@ struct Upsample: ParsableCommand {
                     let r = try Reconstruction.run(
                         v, method: how, targetSpacing: spacing,
                         options: .init(batch: batch, memoryBudget: memory << 20, device: global.device, context: try contextFeatures(),
-                                       contrasts: try contrastVolumes(for: file?.task), testTimeFlips: testTimeFlips),
+                                       contrasts: try contrastVolumes(for: file?.task), testTimeFlips: testTimeFlips,
+                                       consistency: consistency, sliceThickness: thickness, profile: thickness == nil ? nil : profile),
                         adaptationProgress: { training.update($0, $1, $2, $3, $4) }) { bar.update($0, $1) }
                     bar.finish()
                     (result, report) = (r.volume, r.report)
@@ -324,6 +334,17 @@ struct Upsample: ParsableCommand {
                         if let n = a.noiseSigma, noiseSigma == "auto" {
                             Console.err(String(format: "upsample: noise sigma %.4g estimated from the background; the training inputs carry it (--noise-sigma 0: none)", n))
                         }
+                    }
+                    if let c = r.report.consistency {
+                        if c.steps.isEmpty {
+                            Console.err(String(format: "upsample: data consistency (%.3g mm %@ slices): the output's slices already agree with the scan's within its noise (residual RMS %.4g, noise sigma %.4g); left as they are",
+                                               c.sliceThickness, c.profile.rawValue, c.residualBefore, c.noiseSigma))
+                        } else {
+                            Console.err(String(format: "upsample: data consistency (%.3g mm %@ slices): %d steps, slice residual RMS %.4g -> %.4g",
+                                               c.sliceThickness, c.profile.rawValue, c.steps.count, c.residualBefore, c.residualAfter))
+                        }
+                    } else if r.report.adaptation?.thicknessAssumed == true && consistency == nil {
+                        Console.err("upsample: no data consistency with an assumed slice thickness (--slice-thickness, or --consistency N to force it)")
                     }
                     if let saveModel {
                         var task = r.task
@@ -357,7 +378,7 @@ struct Upsample: ParsableCommand {
             normalization: report?.normalization, adaptation: report?.adaptation, thicknessEstimate: report?.thicknessEstimate.map {
                 ThicknessEstimateRecord(thickness: $0.thickness, spectralThickness: $0.spectralThickness, plausible: $0.plausible,
                                         mismatch: $0.mismatch) },
-            batch: report?.batch, patch: report?.patch, testTimeFlips: testTimeFlips && report != nil && report?.patch == nil ? true : nil,
+            consistency: report?.consistency, batch: report?.batch, patch: report?.patch, testTimeFlips: testTimeFlips && report != nil && report?.patch == nil ? true : nil,
             device: "\(global.device)", threads: TorchRuntime.threads, seconds: Date().timeIntervalSince(start))
         do { try Sidecar.write(record, to: sidecar, overwrite: force) } catch {
             try? FileManager.default.removeItem(atPath: output)
@@ -417,6 +438,8 @@ struct UpsampleRecord: Codable {
     var normalization: NormalizationParameters?
     var adaptation: AdaptationRecord?
     var thicknessEstimate: ThicknessEstimateRecord?
+    /// Data consistency after the model, when it ran.
+    var consistency: ConsistencyRecord?
     var batch: Int?
     /// 3-D models: the patch side (voxels).
     var patch: Int?

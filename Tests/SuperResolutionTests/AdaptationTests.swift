@@ -258,10 +258,11 @@ func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) thro
         }
     }
 
-    /// With its residual silenced, a model on the output grid gives the cubic baseline.
+    /// With its residual silenced, a model on the output grid gives the cubic baseline (data
+    /// consistency off: it changes the baseline too, `DataConsistencyTests`).
     @Test func aSilencedModelEqualsTheInterpolationBaseline() throws {
         let v = try blobs([20, 22, 7], spacing: [1, 1, 4])
-        let r = try Reconstruction.run(v, method: .pretrained(gridModel(silenced: true)), targetSpacing: 1)
+        let r = try Reconstruction.run(v, method: .pretrained(gridModel(silenced: true)), targetSpacing: 1, options: .init(consistency: 0))
         let cubic = try Reconstruction.interpolate(v, method: .cubic, targetSpacing: 1)
         #expect(r.volume.shape == cubic.shape)
         // The model's output is clamped at the input's minimum; cubic may ring below it.
@@ -279,8 +280,9 @@ func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) thro
         try ModelFile.save(m, task: ModelTask(sliceSpacing: 4, targetSpacing: 1, sliceThickness: 4, clipsIntensities: false),
                            to: dir.appendingPathComponent("m.safetensors"))
         let file = try ModelFile.load(dir.appendingPathComponent("m.safetensors"))
-        // Direction 0 slices across axis 0; their width is axis 1.
-        let one = Reconstruction.Options(directions: [0])
+        // Direction 0 slices across axis 0; their width is axis 1. No data consistency: its step
+        // depends on the residual's size, so it does not commute with the average.
+        let one = Reconstruction.Options(directions: [0], consistency: 0)
         var flipped = one
         flipped.testTimeFlips = true
         let plain = try Reconstruction.run(v, method: .pretrained(file), targetSpacing: 1, options: one).volume.data
@@ -380,13 +382,14 @@ func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) thro
     /// The values the main job produces, not only its geometry: on a Colin 27 brain crop, upres's
     /// reconstruction with the shipped model equals its PyTorch twin's (bench/edsr_reference.py,
     /// fixture from Tests/Fixtures/reconstruction/make_reference.py) to 1e-5 of the intensity
-    /// range. A mix-up in neighbour order, direction averaging or normalization would not.
+    /// range. A mix-up in neighbour order, direction averaging or normalization would not. The
+    /// twin has no data consistency, so it is off here (`DataConsistencyTests` checks it).
     @Test func theReconstructionEqualsThePyTorchTwin() throws {
         let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures/reconstruction")
         let shipped = packageRoot.appendingPathComponent("models/thick-5-6-t1")
         let lr = try NIfTI.readVolume(fixtures.appendingPathComponent("colin27_crop_thick-5-6.nii.gz"))
         let expected = try NIfTI.readVolume(fixtures.appendingPathComponent("colin27_crop_thick-5-6_torch.nii.gz")).data.to(.float64)
-        let (out, report) = try Reconstruction.upsample(lr, model: ModelFile.load(shipped), targetSpacing: 1)
+        let (out, report) = try Reconstruction.upsample(lr, model: ModelFile.load(shipped), targetSpacing: 1, options: .init(consistency: 0))
         #expect(out.shape == expected.shape)
         let range = report.normalization.scale
         let error = try (out.data.to(.float64) - expected).abs().max().item() / range

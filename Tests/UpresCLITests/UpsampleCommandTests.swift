@@ -34,7 +34,10 @@ import Torch
             ([lr, out, "--adapt", "--self-supervised"], "exclude each other"),
             ([lr, out, "--self-supervised", "--model", "thick-5-6-t1"], "leave out --model"),
             ([lr, out, "--interp", "cubic", "--adapt"], "--interp is a baseline"),
-            ([lr, out, "--model", "thick-5-6-t1", "--slice-thickness", "5"], "--slice-thickness applies to --adapt and --self-supervised"),
+            ([lr, out, "--interp", "cubic", "--slice-thickness", "5"], "--slice-thickness and --consistency apply to reconstructions with a model"),
+            ([lr, out, "--interp", "cubic", "--consistency", "2"], "--slice-thickness and --consistency apply to reconstructions with a model"),
+            ([lr, out, "--model", "thick-5-6-t1", "--consistency=-1"], "--consistency -1 must be >= 0 iterations"),
+            ([lr, out, "--model", "any-contrast-x6", "--consistency", "2"], "data consistency needs the scan's slice thickness, and the model states none"),
             ([lr, out, "--self-supervised", "--slice-thickness", "0"], "--slice-thickness 0.0 must be > 0 mm"),
             ([lr, out, "--self-supervised", "--adapt-steps", "0"], "--adapt-steps 0 must be >= 1"),
             ([lr, out, "--self-supervised", "--profile", "triangle"], "triangle"),
@@ -109,6 +112,15 @@ import Torch
         let adaptation = sidecar?["adaptation"] as? [String: Any]
         #expect(sidecar?["method"] as? String == "self-supervised" && adaptation?["steps"] as? Int == 20)
         #expect(adaptation?["finalLoss"] as? Double != nil && adaptation?["seconds"] as? Double != nil)
+        // Data consistency with the thickness trained on, recorded; the slices' residual shrank.
+        let consistency = sidecar?["consistency"] as? [String: Any]
+        #expect(consistency?["iterations"] as? Int == 3 && consistency?["sliceThickness"] as? Double == 4, "\(String(describing: consistency))")
+        if let before = consistency?["residualBefore"] as? Double, let after = consistency?["residualAfter"] as? Double {
+            #expect(after < 0.1 * before, "residual \(before) -> \(after)")
+        } else {
+            Issue.record("no consistency residuals in the sidecar")
+        }
+        #expect(r.stderr.contains("data consistency (4 mm rectangular slices): 3 steps"), "\(r.stderr)")
         #expect(FileManager.default.fileExists(atPath: saved + "/MODEL_CARD.md"))
         let listed = try runUpres(["models", "--json"], environment: ["UPRES_MODELS": models])
         #expect(listed.status == 0 && listed.stdout.contains("\"protocol-a\"") && listed.stdout.contains("\"edsr\""), "\(listed.stdout)")
@@ -119,6 +131,15 @@ import Torch
         let rows = try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [[String: Any]]
         let mae = ((rows?.first?["metrics"] as? [String: Any])?["image"] as? [String: Any])?["mae"] as? Double
         #expect(mae != nil && mae! < 1e-4, "\(d.stdout)")
+        // Without data consistency the same network gives another volume, and says so in its sidecar.
+        let off = dir.appendingPathComponent("off.nii.gz").path
+        #expect(try runUpres(["upsample", lr, off, "--model", saved, "--consistency", "0", "--quiet"]).status == 0)
+        let offSidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("off.json"))) as? [String: Any]
+        #expect(offSidecar?["consistency"] == nil)
+        let o = try runUpres(["evaluate", "--reference", out, "--test", off, "--metrics", "mae", "--json"])
+        let offRows = try JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [[String: Any]]
+        let offMAE = ((offRows?.first?["metrics"] as? [String: Any])?["image"] as? [String: Any])?["mae"] as? Double
+        #expect(offMAE != nil && offMAE! > 1e-3, "\(o.stdout)")
         // No silent overwrite of the saved model.
         let refused = try runUpres(["upsample", lr, dir.appendingPathComponent("third.nii.gz").path, "--self-supervised",
                                     "--slice-thickness", "4", "--adapt-steps", "2", "--save-model", saved, "--quiet"])

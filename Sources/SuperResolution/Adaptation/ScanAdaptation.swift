@@ -32,6 +32,9 @@ public struct AdaptationRecord: Codable, Sendable, Equatable {
     public var noiseSigma: Double?
     /// The scan's SHA-256, when known.
     public var scanSHA256: String?
+    /// True when the thickness estimate was not plausible and contiguous slices were assumed
+    /// (data consistency then leaves the output alone unless asked); nil in older records.
+    public var thicknessAssumed: Bool? = nil
 }
 
 /// How to adapt (or train from scratch) a model on one scan.

@@ -43,16 +43,27 @@ public enum Explanation {
     }
 
     /// The reconstructions from the slices across each in-plane axis alone (the main job averages
-    /// them), their mean and their absolute difference per voxel, in the image's units.
+    /// them), their mean, and their absolute difference per voxel, in the image's units. When the
+    /// main job would make its output consistent with the scan (`Reconstruction.consistencyPlan`),
+    /// the directions are compared before it, and the reconstruction is the main job's own (a
+    /// third pass of the model: the consistency step depends on the residual's size, so it does
+    /// not commute with the average).
     public static func directions(_ input: Volume, model: ModelFile, targetSpacing: Double,
                                   options: Reconstruction.Options = Reconstruction.Options()) throws -> DirectionComparison {
         var o = options
+        o.consistency = 0
         o.directions = [0]
-        let (a, report) = try Reconstruction.upsample(input, model: model, targetSpacing: targetSpacing, options: o)
+        var (a, report) = try Reconstruction.upsample(input, model: model, targetSpacing: targetSpacing, options: o)
         o.directions = [1]
         let (b, _) = try Reconstruction.upsample(input, model: model, targetSpacing: targetSpacing, options: o)
         var mean = a, difference = a
-        mean.data = try (a.data + b.data) * 0.5
+        if try Reconstruction.consistencyPlan(task: model.task, record: nil, options: options) != nil {
+            var both = options
+            both.directions = [0, 1]
+            (mean, report) = try Reconstruction.upsample(input, model: model, targetSpacing: targetSpacing, options: both)
+        } else {
+            mean.data = try (a.data + b.data) * 0.5
+        }
         mean.metadata.description = "upres explain: mean of the two directions"
         difference.data = try (a.data - b.data).abs()
         difference.metadata.description = "upres explain: |direction 1 - direction 2|"

@@ -58,9 +58,22 @@ public enum Reconstruction {
         /// Test-time augmentation: each batch also reconstructed mirrored across the slices' width
         /// and the two averaged (twice the model's work).
         public var testTimeFlips: Bool
+        /// Data consistency (`enforceConsistency`): back-projection iterations after the model.
+        /// nil: `defaultConsistencyIterations` when the acquisition is known (the per-scan
+        /// training's, `sliceThickness`, or the thickness the model's task states), else none;
+        /// 0: none.
+        public var consistency: Int?
+        /// The scan's slice thickness (mm) and profile, for a model applied as it is (per-scan
+        /// training uses its own): the acquisition data consistency acquires the output with.
+        public var sliceThickness: Double?
+        public var profile: SliceProfile?
         public init(batch: Int? = nil, memoryBudget: Int = 512 << 20, device: Device = .cpu, directions: [Int] = [0, 1],
-                    context: [Double]? = nil, contrasts: [Volume] = [], testTimeFlips: Bool = false) {
+                    context: [Double]? = nil, contrasts: [Volume] = [], testTimeFlips: Bool = false,
+                    consistency: Int? = nil, sliceThickness: Double? = nil, profile: SliceProfile? = nil) {
             self.testTimeFlips = testTimeFlips
+            self.consistency = consistency
+            self.sliceThickness = sliceThickness
+            self.profile = profile
             self.batch = batch
             self.memoryBudget = memoryBudget
             self.device = device
@@ -88,6 +101,8 @@ public enum Reconstruction {
         public var workingSpacing: Double?
         /// 3-D models: the patch side (voxels); `slices` then counts the patches.
         public var patch: Int? = nil
+        /// Data consistency, when it ran.
+        public var consistency: ConsistencyRecord? = nil
     }
 
     /// Checks an input for the main job; the error names the problem. `sliceAxisRequired`: the
@@ -189,6 +204,8 @@ public enum Reconstruction {
             throw ModelError.invalid("model \(file.name) restores slices blurred in-plane (x\(task.factor), data.kernel), not thick slices; run it with Reconstruction.restoreInPlane (upres upsample --model does)")
         }
         let (t, f) = try check(input, targetSpacing: targetSpacing)
+        // Before any training: a bad setting for after it.
+        if let c = options.consistency, c < 0 { throw ModelError.invalid("data consistency iterations \(c) must be >= 0") }
         // A scan-trained model for a non-integer factor (4.4 mm to 1 mm): the thick-row network at
         // the next integer factor, on voxels of spacing / that factor (0.88 mm), then the result
         // resampled (cubic) onto the target grid, every slice at its world position.
@@ -263,6 +280,7 @@ public enum Reconstruction {
             var rec = try ScanAdaptation.train(m, scan: clipped, axis: t, voxelSize: targetSpacing, acquisition: acquisition,
                                                settings: trainingSettings, progress: adaptationProgress)
             rec.noiseSigma = rec.noiseSigma.map { $0 * params.scale }
+            if let e = est, !e.plausible { rec.thicknessAssumed = true }
             if case .adapt(let file, _) = method {
                 rec.baseModel = file.name
                 rec.baseModelSHA256 = file.sha256
@@ -277,6 +295,9 @@ public enum Reconstruction {
         case .adapt(_, let s), .selfSupervised(let s): (record, estimate) = try adaptModel(&model, s)
         case .pretrained: break
         }
+
+        // Data consistency's acquisition, refused before the model runs when asked for and unknown.
+        let plan = try consistencyPlan(task: task, record: record, options: options)
 
         model.eval()
         let grid = try outputGrid(of: volume, axis: t, factor: f, target: targetSpacing)
@@ -424,6 +445,16 @@ public enum Reconstruction {
         // y = mean * scale + offset, in place.
         _ = try buffer.mul_(.double(params.scale))
         _ = try buffer.add_(Tensor.full([], .double(params.offset), dtype: .float32, device: options.device))
+        // The output acquired again equals the scan (data consistency), when the acquisition is known.
+        var consistency: ConsistencyRecord? = nil
+        if let plan {
+            // The scan's noise: what per-scan training matched (given or estimated), else estimated
+            // from the background air as it would have been.
+            let noise = try record?.noiseSigma ?? NoiseModel.backgroundSigma(of: volume.data)
+            consistency = try enforceConsistency(sum, observed: volume.data, positions: positions, axis: t, thickness: plan.thickness,
+                                                 profile: plan.profile, outputSpacing: grid.affine.spacing[t], iterations: plan.iterations,
+                                                 noise: noise)
+        }
         // Nothing below the input's minimum (MRI magnitudes: no negative values), and exact zeros
         // where every input voxel around is 0 (the background stays 0).
         let lowest = try volume.data.min().item()
@@ -432,8 +463,9 @@ public enum Reconstruction {
         let data = try sum.to(.cpu)
         var out = Volume(data: data, affine: grid.affine, metadata: input.metadata)
         out.metadata.description = "upres upsample"
-        let report = Report(throughPlaneAxis: t, factor: f, inPlaneResampled: resampledInPlane, normalization: params, batch: batch,
+        var report = Report(throughPlaneAxis: t, factor: f, inPlaneResampled: resampledInPlane, normalization: params, batch: batch,
                             slices: total, adaptation: record, thicknessEstimate: estimate)
+        report.consistency = consistency
         return Result(volume: out, report: report, model: model, task: task)
     }
 
