@@ -340,8 +340,9 @@ struct Upsample: ParsableCommand {
                             Console.err(String(format: "upsample: data consistency (%.3g mm %@ slices): the output's slices already agree with the scan's within its noise (residual RMS %.4g, noise sigma %.4g); left as they are",
                                                c.sliceThickness, c.profile.rawValue, c.residualBefore, c.noiseSigma))
                         } else {
-                            Console.err(String(format: "upsample: data consistency (%.3g mm %@ slices): %d steps, slice residual RMS %.4g -> %.4g",
-                                               c.sliceThickness, c.profile.rawValue, c.steps.count, c.residualBefore, c.residualAfter))
+                            Console.err(String(format: "upsample: data consistency (%.3g mm %@ slices): %d step%@, slice residual RMS %.4g -> %.4g",
+                                               c.sliceThickness, c.profile.rawValue, c.steps.count, c.steps.count == 1 ? "" : "s",
+                                               c.residualBefore, c.residualAfter))
                         }
                     } else if r.report.adaptation?.thicknessAssumed == true && consistency == nil {
                         Console.err("upsample: no data consistency with an assumed slice thickness (--slice-thickness, or --consistency N to force it)")
