@@ -39,6 +39,11 @@ extension Reconstruction {
     /// Back-projection iterations when the acquisition is known and none are asked for.
     public static let defaultConsistencyIterations = 3
 
+    /// Refuses a negative iteration count (`run` asks before any training).
+    static func requireConsistencyIterations(_ options: Options) throws {
+        if let c = options.consistency, c < 0 { throw ModelError.invalid("data consistency iterations \(c) must be >= 0") }
+    }
+
     /// What data consistency acquires the output with, and how often; nil: none. The acquisition
     /// is the per-scan training's (`record`), else `options.sliceThickness`, else the one the
     /// model's task states. A thickness that was only assumed (an implausible estimate, so
@@ -59,7 +64,7 @@ extension Reconstruction {
             acquired = (thickness, task.adaptation?.profile ?? .rectangular)
             assumed = task.adaptation?.thicknessAssumed == true
         }
-        if let c = options.consistency, c < 0 { throw ModelError.invalid("data consistency iterations \(c) must be >= 0") }
+        try requireConsistencyIterations(options)
         let iterations = options.consistency ?? (acquired == nil || assumed ? 0 : defaultConsistencyIterations)
         guard iterations > 0 else { return nil }
         guard let a = acquired else {

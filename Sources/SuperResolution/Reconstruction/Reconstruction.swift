@@ -205,7 +205,7 @@ public enum Reconstruction {
         }
         let (t, f) = try check(input, targetSpacing: targetSpacing)
         // Before any training: a bad setting for after it.
-        if let c = options.consistency, c < 0 { throw ModelError.invalid("data consistency iterations \(c) must be >= 0") }
+        try requireConsistencyIterations(options)
         // A scan-trained model for a non-integer factor (4.4 mm to 1 mm): the thick-row network at
         // the next integer factor, on voxels of spacing / that factor (0.88 mm), then the result
         // resampled (cubic) onto the target grid, every slice at its world position.
