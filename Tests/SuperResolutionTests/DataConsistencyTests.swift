@@ -96,6 +96,38 @@ import Torch
         #expect(errors[0] < 0.01 * errors[1] && errors[1] > 0.5, "\(errors)")
     }
 
+    /// A magnitude scan's background air: its noise is Rician (mean sigma sqrt(pi/2), power
+    /// 2 sigma^2), so there a right output (0) differs from the scan by more than sigma. Measured
+    /// in the head only (`headAbove`), the truth takes no step; measured everywhere, the air's
+    /// excess power (a quarter of the volume is air) reads as an error and a step of about 0.2 is taken.
+    @Test func backgroundAirDoesNotReadAsAnError() throws {
+        let (hr, _) = try scan()
+        // Columns 0 ... 4 (a quarter of the first axis) are air.
+        let air = try Tensor((0..<20).map { Float($0 < 5 ? 0 : 1) }, shape: [20, 1, 1])
+        var head = hr
+        head.data = try hr.data.to(.float32) * air
+        let lr = try SliceAcquisition(direction: .voxelAxis(2), thickness: 4, spacing: 6, profile: .rectangular).apply(to: head)
+        let sigma = 2.0
+        let g = try Generator(seed: 5)
+        let real = try lr.data.to(.float32) + Tensor.randn(lr.shape, generator: g).to(.float32) * sigma
+        let imaginary = try Tensor.randn(lr.shape, generator: g).to(.float32) * sigma
+        let magnitude = try (real * real + imaginary * imaginary).sqrt()
+        let truth = try Tensor.cat([head.data.narrow(2, start: 0, length: 1), head.data], dim: 2).to(.float32)
+        let grid = Reconstruction.outputGrid(of: lr, axis: 2, factor: 6)
+        let positions = try Reconstruction.slicePositions(of: lr, on: grid, axis: 2)
+        var steps: [Double?] = []
+        for level in [8.0, nil] {
+            let out = try truth.clone()
+            let record = try Reconstruction.enforceConsistency(out, observed: magnitude, positions: positions, axis: 2, thickness: 4,
+                                                               profile: .rectangular, outputSpacing: 1, iterations: 1, noise: sigma,
+                                                               headAbove: level)
+            #expect(record.headAbove == level)
+            steps.append(record.steps.first)
+        }
+        #expect((steps[0] ?? 0) < 0.05, "head only: \(steps)")
+        #expect((steps[1] ?? 0) > 0.12, "everywhere: \(steps)")
+    }
+
     /// What cannot be made consistent is refused before the model runs, naming what is missing.
     @Test func anUnknownAcquisitionIsRefused() throws {
         let (_, lr) = try scan()

@@ -17,6 +17,10 @@ import Torch
 /// output. So each step is damped by the share of the residual's power above the scan's noise
 /// (Morozov's discrepancy principle: the output need agree with the scan only to within its
 /// noise), 1 - sigma^2 / RMS^2, and no step is taken once the residual is at the noise level.
+/// With noise, the residual is measured and spread back inside the head only (the scan's voxels
+/// above a tenth of its normalization range): in the background air a magnitude scan's noise is
+/// Rician (its mean is not 0, its power twice sigma^2), so there the residual would read as an
+/// error above the noise and put the noise back.
 ///
 /// Only the slice axis is touched: the in-plane detail the network drew stays, shifted by a
 /// correction that is smooth across the slices.
@@ -26,13 +30,17 @@ public struct ConsistencyRecord: Codable, Sendable, Equatable {
     public var sliceThickness: Double
     public var profile: SliceProfile
     /// The RMS difference between the scan's slices and the output's slices acquired again, in
-    /// the scan's units, before the first iteration and after the last.
+    /// the scan's units, before the first iteration and after the last (inside the head when
+    /// `headAbove` is set).
     public var residualBefore: Double
     public var residualAfter: Double
     /// The scan's noise standard deviation the residual was allowed (its units), and the size of
     /// each step taken (1: the whole residual; fewer than `iterations` once it reached the noise).
     public var noiseSigma: Double
     public var steps: [Double]
+    /// With noise: the level (the scan's units) above which a voxel of the scan counts as head,
+    /// where the residual was measured and corrected; nil: everywhere.
+    public var headAbove: Double?
 }
 
 extension Reconstruction {
@@ -78,10 +86,11 @@ extension Reconstruction {
     /// `observed` (the input on the output's in-plane grid, slices along `t`), in place.
     /// `positions`: each output row's position in input slice units; the acquisition's thickness
     /// is in mm, `outputSpacing` the output's voxel size along `t`; `noise` the scan's noise
-    /// standard deviation in its units (0: none).
+    /// standard deviation in its units (0: none); with noise, `headAbove` (the scan's units) limits
+    /// the residual to the scan's voxels above it.
     static func enforceConsistency(_ out: Tensor, observed: Tensor, positions: [Double], axis t: Int,
                                    thickness: Double, profile: SliceProfile, outputSpacing: Double,
-                                   iterations: Int, noise: Double = 0) throws -> ConsistencyRecord {
+                                   iterations: Int, noise: Double = 0, headAbove: Double? = nil) throws -> ConsistencyRecord {
         let slices = observed.shape[t]
         let rows = out.shape[t]
         guard rows >= 2, slices >= 1, iterations >= 1 else {
@@ -95,6 +104,13 @@ extension Reconstruction {
                                  shape: [slices, rows]).to(.float32).to(out.device)
         let back = try Interpolation.cubic.axisMatrix(positions: positions, n: slices).to(.float32)
         let scan = try observed.to(.float32).to(out.device)
+        // Where the residual counts: the head, when the scan is noisy and its level is given.
+        let level = noise > 0 ? headAbove : nil
+        let head: Tensor? = try level.map { try scan.gt(.double($0)).to(.float32) }
+        let counted = try head.map { try $0.sum().item() as Double } ?? Double(scan.count)
+        guard counted > 0 else {
+            throw ModelError.invalid("data consistency: no voxel of the scan is above the head level \(level ?? 0)")
+        }
         var before = 0.0
         var after = 0.0
         var steps: [Double] = []
@@ -102,9 +118,10 @@ extension Reconstruction {
             // The scan's slices less the output's, acquired again: one input-sized tensor.
             let residual = try out.applyingAxisOperator(forward, axis: t)
             try residual.mul_(.double(-1)).add_(scan)
+            if let head { _ = try residual.mul_(head) }
             // Mean square through the norm (no second input-sized tensor).
             let norm: Double = try residual.norm().item()
-            let power = norm * norm / Double(residual.count)
+            let power = norm * norm / counted
             if iteration == 0 { before = power.squareRoot() }
             after = power.squareRoot()
             if iteration == iterations { break }
@@ -119,6 +136,7 @@ extension Reconstruction {
             }
         }
         return ConsistencyRecord(iterations: iterations, sliceThickness: thickness, profile: profile,
-                                 residualBefore: before, residualAfter: after, noiseSigma: noise, steps: steps)
+                                 residualBefore: before, residualAfter: after, noiseSigma: noise, steps: steps,
+                                 headAbove: level)
     }
 }

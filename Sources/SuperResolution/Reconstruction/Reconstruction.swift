@@ -453,7 +453,7 @@ public enum Reconstruction {
             let noise = try record?.noiseSigma ?? NoiseModel.backgroundSigma(of: volume.data)
             consistency = try enforceConsistency(sum, observed: volume.data, positions: positions, axis: t, thickness: plan.thickness,
                                                  profile: plan.profile, outputSpacing: grid.affine.spacing[t], iterations: plan.iterations,
-                                                 noise: noise)
+                                                 noise: noise, headAbove: params.offset + 0.1 * params.scale)
         }
         // Nothing below the input's minimum (MRI magnitudes: no negative values), and exact zeros
         // where every input voxel around is 0 (the background stays 0).
