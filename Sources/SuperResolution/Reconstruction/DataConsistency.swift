@@ -104,12 +104,14 @@ extension Reconstruction {
                                  shape: [slices, rows]).to(.float32).to(out.device)
         let back = try Interpolation.cubic.axisMatrix(positions: positions, n: slices).to(.float32)
         let scan = try observed.to(.float32).to(out.device)
-        // Where the residual counts: the head, when the scan is noisy and its level is given.
-        let level = noise > 0 ? headAbove : nil
-        let head: Tensor? = try level.map { try scan.gt(.double($0)).to(.float32) }
-        let counted = try head.map { try $0.sum().item() as Double } ?? Double(scan.count)
-        guard counted > 0 else {
-            throw ModelError.invalid("data consistency: no voxel of the scan is above the head level \(level ?? 0)")
+        // Where the residual counts: the head, when the scan is noisy and its level is given
+        // (everywhere when no voxel is above it).
+        var head: Tensor? = nil
+        var counted = Double(scan.count)
+        if noise > 0, let level = headAbove {
+            let mask = try scan.gt(.double(level)).to(.float32)
+            let inside: Double = try mask.sum().item()
+            if inside > 0 { (head, counted) = (mask, inside) }
         }
         var before = 0.0
         var after = 0.0
@@ -137,6 +139,6 @@ extension Reconstruction {
         }
         return ConsistencyRecord(iterations: iterations, sliceThickness: thickness, profile: profile,
                                  residualBefore: before, residualAfter: after, noiseSigma: noise, steps: steps,
-                                 headAbove: level)
+                                 headAbove: head == nil ? nil : headAbove)
     }
 }
