@@ -55,9 +55,9 @@ extension Reconstruction {
     /// What data consistency acquires the output with, and how often; nil: none. The acquisition
     /// is the per-scan training's (`record`), else `options.sliceThickness`, else the one the
     /// model's task states. A thickness that was only assumed (an implausible estimate, so
-    /// contiguous slices) is not enforced unless asked: in one exploratory run on the axial 5/6 mm
-    /// test scan, enforcing the assumed 6 mm cost 0.06 dB in the brain, where the true 5 mm gains
-    /// 0.14 dB (bench/quality, modes consistency-off and consistency-given). Asked for
+    /// contiguous slices) is not enforced unless asked: on the axial 5/6 mm test scan, enforcing
+    /// the assumed 6 mm cost 0.06 dB in the brain (one ad-hoc run, no bench mode), where the true
+    /// 5 mm gains 0.14 dB (bench/quality, modes consistency-off and consistency-given). Asked for
     /// (`options.consistency` > 0) with no thickness known: an error, before any model runs.
     static func consistencyPlan(task: ModelTask, record: AdaptationRecord?, options: Options) throws
         -> (thickness: Double, profile: SliceProfile, iterations: Int)? {
