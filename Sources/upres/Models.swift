@@ -23,6 +23,8 @@ struct Models: ParsableCommand {
         var inputContrasts: [String]? = nil
         /// Models trained on in-plane kernel pairs: the in-plane restoration they do.
         var inPlane: InPlaneTask? = nil
+        /// 3-D models trained on k-space pairs: the truncation they undo.
+        var kspace: KSpaceTruncation? = nil
         var factors: [Double]
         var sliceSpacing: Double
         var sliceThickness: Double?
@@ -45,6 +47,7 @@ struct Models: ParsableCommand {
                                      parameters: f.model.parameterCount, sha256: f.sha256))
                 entries[entries.count - 1].inputContrasts = f.task.inputContrasts
                 entries[entries.count - 1].inPlane = f.task.inPlane
+                entries[entries.count - 1].kspace = f.task.kspace
             } catch {
                 entries.append(Entry(name: name, path: url.path, architecture: "?", input: "?", contrast: "?", factors: [], sliceSpacing: 0,
                                      targetSpacing: 0, parameters: 0, sha256: "", error: "\(error)"))
@@ -65,7 +68,11 @@ struct Models: ParsableCommand {
             if let p = e.inPlane {
                 print("  task: \(e.contrast), in-plane x\(p.factor) to \(String(format: "%.3g", e.targetSpacing)) mm (slices degraded by \(p.kernel))")
             } else if e.factors == [1, 1] {
-                print("  task: \(e.contrast), restoration on the input's own \(String(format: "%.3g", e.targetSpacing)) mm grid")
+                let undoes = e.kspace.map { k in
+                    let axes = k.axes.map { "along axes " + $0.map(String.init).joined(separator: ", ") } ?? "in-plane"
+                    return String(format: " of k-space truncated to 1/%.3g %@ (zero-filled)", k.factor, axes)
+                } ?? ""
+                print("  task: \(e.contrast), restoration\(undoes) on the input's own \(String(format: "%.3g", e.targetSpacing)) mm grid")
             } else {
                 print("  task: \(e.contrast)\(e.inputContrasts.map { " from " + $0.joined(separator: " + ") } ?? ""), factors \(factors) to \(String(format: "%.3g", e.targetSpacing)) mm\(e.sliceThickness.map { String(format: " (trained around %.3g mm slices)", $0) } ?? "")")
             }

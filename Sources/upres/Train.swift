@@ -115,6 +115,7 @@ struct Train: ParsableCommand {
         case .volume:
             let (train, validation): (VolumePatchSampler, VolumePatchSampler)
             do { (train, validation) = try VolumePatchSampler.samplers(cfg, read: Self.trainingVolume) } catch let e as ModelError { throw CLIError("\(e)") }
+            if let sim = cfg.data.simulation { cfg.task = cfg.task.restoring(sim) }
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation), distributed: distributed)
             data = "3-D patches of \(train.sources.count) training and \(validation.sources.count) validation volumes"
                 + (cfg.data.balance.map { String(format: ", %.0f%% centred in %@", 100 * $0.fraction, $0.mask) } ?? "")

@@ -24,7 +24,8 @@ struct Upsample: ParsableCommand {
             --save-model DIR keeps the adapted model for other scans of the same protocol. \
             After the model, the output is made consistent with the scan (its slices, acquired again with the slice \
             thickness and profile, agree with the scan's to within its noise) when the thickness is known: given, \
-            stated by the model, or estimated plausibly; --consistency 0 turns it off. \
+            stated by the model, or estimated plausibly; --consistency 0 turns it off. A 3-D model trained on \
+            k-space truncation gets the input's acquired band of k-space back (--consistency 0: off). \
             --interp linear|cubic|sinc gives an interpolation baseline on the same grid. \
             Models: \(ModelFile.availableModels().joined(separator: ", ")) (upres models lists them).
             """)
@@ -48,7 +49,7 @@ struct Upsample: ParsableCommand {
     @Option(name: .customLong("slice-thickness"), help: "The scan's slice thickness in mm: the pairs of --adapt/--self-supervised (default: estimated from the scan), and data consistency with --model (default: the thickness the model states).")
     var sliceThickness: Double?
     @Option(help: "Slice profile: rectangular, gaussian, sinc (as --slice-thickness).") var profile: SliceProfile = .rectangular
-    @Option(help: "Data consistency: back-projection iterations that make the output's slices, acquired again with the slice thickness and profile, equal the scan's (default \(Reconstruction.defaultConsistencyIterations) when the thickness is known; 0: off).")
+    @Option(help: "Data consistency: back-projection iterations that make the output's slices, acquired again with the slice thickness and profile, equal the scan's (default \(Reconstruction.defaultConsistencyIterations) when the thickness is known; 0: off). With a 3-D model trained on k-space truncation, one exact projection onto the input's acquired band (any N >= 1; 0: off).")
     var consistency: Int?
     @Option(name: .customLong("adapt-steps"), help: "Training steps on the scan (at most).") var adaptSteps: Int?
     @Option(name: .customLong("adapt-minutes"), help: "Training time on the scan in minutes (at most).") var adaptMinutes: Double?
@@ -253,15 +254,24 @@ struct Upsample: ParsableCommand {
         do {
             if method == nil, let loaded = shared, loaded.contract.isVolume {
                 // A 3-D model restores the input on its own grid (seed 002: k-space truncation).
-                guard !adapt && !selfSupervised && !testTimeFlips && sliceThickness == nil && consistency == nil else {
-                    throw CLIError("--adapt, --self-supervised, --test-time-flips, --slice-thickness and --consistency apply to 2-D slice models; \(loaded.name) is a 3-D model restoring volumes on their own grid")
+                guard !adapt && !selfSupervised && !testTimeFlips && sliceThickness == nil else {
+                    throw CLIError("--adapt, --self-supervised, --test-time-flips and --slice-thickness apply to 2-D slice models; \(loaded.name) is a 3-D model restoring volumes on their own grid")
+                }
+                if consistency != nil && loaded.task.kspace == nil {
+                    throw CLIError("--consistency: model \(loaded.name) states no k-space truncation for its output to agree with (3-D models trained by upres on k-space pairs do)")
                 }
                 file = loaded
                 let bar = ProgressBar(label: "upsample", quiet: quiet)
-                (result, report) = try Reconstruction.restore(v, model: loaded, options: .init(memoryBudget: memory << 20, device: global.device)) {
+                (result, report) = try Reconstruction.restore(v, model: loaded, options: .init(memoryBudget: memory << 20, device: global.device,
+                                                                                               consistency: consistency)) {
                     bar.update($0, $1)
                 }
                 bar.finish()
+                if let k = report?.kspaceConsistency {
+                    Console.err(String(format: "upsample: k-space data consistency (1/%.3g of k-space kept along axes %@): the acquired band is the input's; residual RMS %.4g -> %.4g",
+                                       k.truncation.factor, k.truncation.resolvedAxes(for: v).map(String.init).joined(separator: ", "),
+                                       k.residualBefore, k.residualAfter))
+                }
             } else if method == nil, let loaded = shared, let inPlane = loaded.task.inPlane {
                 // A model trained on in-plane kernel pairs (seed 003) restores each slice in-plane.
                 guard !adapt && !selfSupervised && sliceThickness == nil && consistency == nil else {
@@ -379,7 +389,7 @@ struct Upsample: ParsableCommand {
             normalization: report?.normalization, adaptation: report?.adaptation, thicknessEstimate: report?.thicknessEstimate.map {
                 ThicknessEstimateRecord(thickness: $0.thickness, spectralThickness: $0.spectralThickness, plausible: $0.plausible,
                                         mismatch: $0.mismatch) },
-            consistency: report?.consistency, batch: report?.batch, patch: report?.patch, testTimeFlips: testTimeFlips && report != nil && report?.patch == nil ? true : nil,
+            consistency: report?.consistency, kspaceConsistency: report?.kspaceConsistency, batch: report?.batch, patch: report?.patch, testTimeFlips: testTimeFlips && report != nil && report?.patch == nil ? true : nil,
             device: "\(global.device)", threads: TorchRuntime.threads, seconds: Date().timeIntervalSince(start))
         do { try Sidecar.write(record, to: sidecar, overwrite: force) } catch {
             try? FileManager.default.removeItem(atPath: output)
@@ -441,6 +451,8 @@ struct UpsampleRecord: Codable {
     var thicknessEstimate: ThicknessEstimateRecord?
     /// Data consistency after the model, when it ran.
     var consistency: ConsistencyRecord?
+    /// 3-D models restoring k-space truncation: k-space data consistency, when it ran.
+    var kspaceConsistency: KSpaceConsistencyRecord?
     var batch: Int?
     /// 3-D models: the patch side (voxels).
     var patch: Int?

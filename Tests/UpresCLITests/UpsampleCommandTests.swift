@@ -155,8 +155,8 @@ import Torch
 @Suite struct VolumeRestorationCommandTests {
     /// A 3-D model from `upres train` (a few steps of a tiny mDCSRN on k-space-truncated pairs of
     /// a synthetic head, with balanced sampling) restores a truncated volume through `upres
-    /// upsample --model` on its own grid, with the patch size in the sidecar; what does not fit
-    /// gets one message and no file.
+    /// upsample --model` on its own grid, with the patch size and k-space data consistency in the
+    /// sidecar; what does not fit gets one message and no file.
     @Test func aThreeDimensionalModelRestoresThroughUpsample() throws {
         let dir = try scratch()
         // A synthetic 1 mm head: a bright ball with a darker core and fine stripes.
@@ -194,6 +194,16 @@ import Torch
         #expect(r.stdout.contains("28x28x28 at 1x1x1 mm"))
         let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("restored.json"))) as? [String: Any]
         #expect(sidecar?["throughPlaneAxis"] as? Int == -1 && (sidecar?["patch"] as? Int ?? 0) >= 12)
+        // Trained on k-space pairs, the model states its truncation, and the output gets the
+        // input's acquired band back (k-space data consistency) unless --consistency 0.
+        let task = sidecar?["modelTask"] as? [String: Any]
+        #expect((task?["kspace"] as? [String: Any])?["factor"] as? Double == 4)
+        let dc = sidecar?["kspaceConsistency"] as? [String: Any]
+        #expect(dc != nil && (dc?["residualAfter"] as? Double ?? 1) < (dc?["residualBefore"] as? Double ?? 0), "\(String(describing: dc))")
+        let off = dir.appendingPathComponent("off.nii.gz").path
+        #expect(try runUpres(["upsample", lr, off, "--model", model, "--consistency", "0", "--quiet"]).status == 0)
+        let offSidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("off.json"))) as? [String: Any]
+        #expect(offSidecar != nil && offSidecar?["kspaceConsistency"] == nil)
         // A 2 mm volume, per-scan training and flips are refused, naming what fits.
         let coarse = dir.appendingPathComponent("coarse.nii.gz").path
         #expect(try runUpres(["resample", lr, coarse, "--spacing", "2"]).status == 0)

@@ -27,6 +27,11 @@ public struct ModelTask: Codable, Sendable, Equatable {
     /// Models trained on in-plane kernel pairs (`data.kernel`, seed 003): they restore scans whose
     /// in-plane voxels are `inPlane.factor` times the target (`Reconstruction.restoreInPlane`).
     public var inPlane: InPlaneTask?
+    /// 3-D models restoring on one grid (seed 002): the k-space truncation (zero-filled) their
+    /// training pairs were made with. Reconstruction then makes the output agree with the input's
+    /// acquired band (`Reconstruction.enforceKSpaceConsistency`); nil for older files and other
+    /// degradations.
+    public var kspace: KSpaceTruncation?
 
     public init(sliceSpacing: Double = 6, targetSpacing: Double = 1, sliceThickness: Double? = 5, contrast: String = "T1w",
                 normalizationPercentiles: [Double] = [1, 99], clipsIntensities: Bool? = nil, factors: [Double]? = nil,
@@ -51,6 +56,14 @@ public struct ModelTask: Codable, Sendable, Equatable {
         t.inPlane = inPlane
         t.factors = [Double(inPlane.factor), Double(inPlane.factor)]
         t.sliceSpacing = targetSpacing
+        return t
+    }
+
+    /// The task of a 3-D model trained on pairs simulated by `simulation`: the k-space
+    /// truncation it undoes, when that is what made the pairs (on the same grid).
+    public func restoring(_ simulation: SimulationSettings) -> ModelTask {
+        var t = self
+        if case .kspace(let k) = simulation.model, !k.reducedMatrix { t.kspace = k }
         return t
     }
     /// How many contrasts the model's channels hold.

@@ -142,3 +142,54 @@ extension Reconstruction {
                                  headAbove: head == nil ? nil : headAbove)
     }
 }
+
+/// What k-space data consistency did to a same-grid restoration.
+public struct KSpaceConsistencyRecord: Codable, Sendable, Equatable {
+    /// The truncation the output was made consistent with (the model's task).
+    public var truncation: KSpaceTruncation
+    /// The RMS difference between the input and the output truncated again (the input's units,
+    /// over the whole volume), before and after. After: what is left outside the band the
+    /// projection restores (a magnitude input's small spill beyond its band).
+    public var residualBefore: Double
+    public var residualAfter: Double
+}
+
+extension Reconstruction {
+    /// Data consistency for restorations of zero-filled k-space truncation (seed 002's task): the
+    /// frequencies the scanner acquired are known, they are the input's own, so the output's
+    /// are replaced by them and only the band the truncation removed keeps what the network drew.
+    ///
+    /// With the truncation's k-space weights w (1 on the kept band, 0 beyond; a window's taper in
+    /// between), the output's spectrum O becomes O + w+ (I - w O), where I is the input's
+    /// spectrum and w+ = 1 / w where w >= 1/2 and 0 elsewhere: the output acquired again then
+    /// equals the input wherever the acquisition kept at least half of a frequency (exactly, for
+    /// the unwindowed truncation), and the frequencies a window all but removed are left to the
+    /// network. This is the projection onto the outputs the input allows, so the error on the
+    /// acquired band goes to 0 and nothing else changes (Parseval: the error can only fall). A
+    /// magnitude input holds a small spill beyond its band (the magnitude of a complex image); it
+    /// is left as it is.
+    static func enforceKSpaceConsistency(_ out: Tensor, acquired: Tensor, truncation: KSpaceTruncation,
+                                         axes: [Int]) throws -> (Tensor, KSpaceConsistencyRecord) {
+        guard out.shape == acquired.shape, out.rank == 3 else {
+            throw ModelError.invalid("k-space consistency needs the output (\(out.shape)) on the input's grid (\(acquired.shape))")
+        }
+        let weights = try truncation.weights(shape: out.shape, axes: axes).to(.float32)
+        let kept = try weights.ge(.double(0.5)).to(.float32)
+        let inverse = try kept / weights.clamp(min: .double(0.5))
+        let spectrum = try out.to(.float32).fftn(dims: axes)
+        // The input less the output acquired again, in k-space.
+        let difference = try acquired.to(.float32).fftn(dims: axes) - spectrum * weights
+        // Parseval with the unnormalized transform: sum |x|^2 = sum |X|^2 / (points per transform).
+        let points = Double(axes.map { out.shape[$0] }.reduce(1, *))
+        let voxels = Double(out.count)
+        func rms(_ t: Tensor) throws -> Double {
+            let n: Double = try t.abs().norm().item()
+            return n / (points * voxels).squareRoot()
+        }
+        let before = try rms(difference)
+        let outside = try 1.0 - kept
+        let after = try rms(difference * outside)
+        let restored = try (spectrum + difference * inverse).ifftn(dims: axes).real().contiguous()
+        return (restored, KSpaceConsistencyRecord(truncation: truncation, residualBefore: before, residualAfter: after))
+    }
+}

@@ -103,6 +103,8 @@ public enum Reconstruction {
         public var patch: Int? = nil
         /// Data consistency, when it ran.
         public var consistency: ConsistencyRecord? = nil
+        /// 3-D models restoring k-space truncation: k-space data consistency, when it ran.
+        public var kspaceConsistency: KSpaceConsistencyRecord? = nil
     }
 
     /// Checks an input for the main job; the error names the problem. `sliceAxisRequired`: the

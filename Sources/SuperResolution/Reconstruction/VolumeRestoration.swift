@@ -108,7 +108,9 @@ extension Reconstruction {
 
     /// Restores `input` with a 3-D model on the input's own grid: the model's normalization (the
     /// part beyond its percentiles kept, never clipped), patch-wise inference, the inverse
-    /// normalization; voxels whose 3 x 3 x 3 neighbourhood is exactly 0 in the input stay 0.
+    /// normalization; k-space data consistency when the model's task states a k-space truncation
+    /// (`options.consistency` 0 turns it off); voxels whose 3 x 3 x 3 neighbourhood is exactly 0
+    /// in the input stay 0.
     public static func restore(_ input: Volume, model file: ModelFile, options: Options = Options(), patch: Int? = nil,
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> (Volume, Report) {
         guard case .volume(let channels) = file.contract, let model = file.model as? any VolumetricModel else {
@@ -130,6 +132,17 @@ extension Reconstruction {
         if let patch { plan.patch = patch }
         let y = try patchwise(x.unsqueeze(0), model: model, plan: plan, device: options.device, progress: progress)
         var out = try params.invert(y.to(.float64)).to(.float32)
+        // The acquired band of k-space is the input's own (models trained on k-space truncation,
+        // unless --consistency 0); nothing goes below the input's minimum.
+        var kspace: KSpaceConsistencyRecord? = nil
+        if let truncation = file.task.kspace, options.consistency != 0 {
+            try requireConsistencyIterations(options)
+            try truncation.validate(for: input)
+            (out, kspace) = try enforceKSpaceConsistency(out, acquired: input.data, truncation: truncation,
+                                                         axes: truncation.resolvedAxes(for: input))
+            let floor: Double = try input.data.min().item()
+            out = try out.clamp(min: .double(floor))
+        }
         // Zero stays zero: a skull-stripped or masked input keeps its empty background.
         let occupied = try input.data.to(.float32).ne(0).to(.float32).unsqueeze(0).unsqueeze(0)
             .maxPool3d(kernelSize: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1]).select(0, 0).select(0, 0)
@@ -138,8 +151,9 @@ extension Reconstruction {
         volume.data = try out.contiguous()
         volume.metadata.description = "upres upsample --model \(file.name)"
         let tiles = try input.shape.map { try plan.tiles($0).count }.reduce(1, *)
-        let report = Report(throughPlaneAxis: -1, factor: 1, inPlaneResampled: false, normalization: params, batch: 1, slices: tiles,
+        var report = Report(throughPlaneAxis: -1, factor: 1, inPlaneResampled: false, normalization: params, batch: 1, slices: tiles,
                             adaptation: nil, thicknessEstimate: nil, workingSpacing: nil, patch: plan.patch)
+        report.kspaceConsistency = kspace
         return (volume, report)
     }
 }
