@@ -164,10 +164,10 @@ extension Reconstruction {
     /// spectrum and w+ = 1 / w where w >= 1/2 and 0 elsewhere: the output acquired again then
     /// equals the input wherever the acquisition kept at least half of a frequency (exactly, for
     /// the unwindowed truncation), and the frequencies a window all but removed are left to the
-    /// network. This is the projection onto the outputs the input allows, so the error on the
-    /// acquired band goes to 0 and nothing else changes (Parseval: the error can only fall). A
-    /// magnitude input holds a small spill beyond its band (the magnitude of a complex image); it
-    /// is left as it is.
+    /// network. This is the projection onto the outputs the input allows: when the input is
+    /// exactly the truth's truncation, the error on the acquired band goes to 0 and the rest is
+    /// unchanged, so the error can only fall (Parseval). A magnitude input holds a small spill
+    /// beyond its band (the magnitude of a complex image); it is left as it is.
     static func enforceKSpaceConsistency(_ out: Tensor, acquired: Tensor, truncation: KSpaceTruncation,
                                          axes: [Int]) throws -> (Tensor, KSpaceConsistencyRecord) {
         guard out.shape == acquired.shape, out.rank == 3 else {
