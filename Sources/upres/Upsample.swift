@@ -268,7 +268,7 @@ struct Upsample: ParsableCommand {
                 }
                 bar.finish()
                 if let k = report?.kspaceConsistency {
-                    Console.err(String(format: "upsample: k-space data consistency (1/%.3g of k-space kept along axes %@): the acquired band is the input's; residual RMS %.4g -> %.4g",
+                    Console.err(String(format: "upsample: k-space data consistency (1/%.3g of k-space kept along axes %@): the acquired band is the input's; residual RMS %.4g -> %.4g (what is left lies beyond the band: the magnitude input's own spill)",
                                        k.truncation.factor, k.truncation.resolvedAxes(for: v).map(String.init).joined(separator: ", "),
                                        k.residualBefore, k.residualAfter))
                 }
