@@ -257,9 +257,6 @@ struct Upsample: ParsableCommand {
                 guard !adapt && !selfSupervised && !testTimeFlips && sliceThickness == nil else {
                     throw CLIError("--adapt, --self-supervised, --test-time-flips and --slice-thickness apply to 2-D slice models; \(loaded.name) is a 3-D model restoring volumes on their own grid")
                 }
-                if consistency != nil && loaded.task.kspace == nil {
-                    throw CLIError("--consistency: model \(loaded.name) states no k-space truncation for its output to agree with (3-D models trained by upres on k-space pairs do)")
-                }
                 file = loaded
                 let bar = ProgressBar(label: "upsample", quiet: quiet)
                 (result, report) = try Reconstruction.restore(v, model: loaded, options: .init(memoryBudget: memory << 20, device: global.device,

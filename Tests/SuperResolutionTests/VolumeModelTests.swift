@@ -156,6 +156,10 @@ import Torch
         #expect(try (restored.data - acquired.data).abs().max().item() < 1e-2 * scale)
         let (_, off) = try Reconstruction.restore(acquired, model: file, options: .init(consistency: 0), patch: 12)
         #expect(off.kspaceConsistency == nil)
+        // Asked for with a model that states no truncation: an error, not a silent no-op.
+        let plain = folder.appendingPathComponent("plain.safetensors")
+        try ModelFile.save(net, task: ModelTask(sliceSpacing: 1, targetSpacing: 1, sliceThickness: nil, contrast: "T1w", clipsIntensities: false), to: plain)
+        #expect(throws: ModelError.self) { try Reconstruction.restore(acquired, model: ModelFile.load(plain), options: .init(consistency: 1), patch: 12) }
     }
 
     /// Seed 002's balance: the requested fraction of 10,000 patch centres comes from the region

@@ -149,7 +149,7 @@ public struct KSpaceConsistencyRecord: Codable, Sendable, Equatable {
     public var truncation: KSpaceTruncation
     /// The RMS difference between the input and the output truncated again (the input's units,
     /// over the whole volume), before and after. After: what is left outside the band the
-    /// projection restores (a magnitude input's small spill beyond its band).
+    /// projection restores (a magnitude input's own spill beyond its band).
     public var residualBefore: Double
     public var residualAfter: Double
 }
@@ -166,8 +166,8 @@ extension Reconstruction {
     /// the unwindowed truncation), and the frequencies a window all but removed are left to the
     /// network. This is the projection onto the outputs the input allows: when the input is
     /// exactly the truth's truncation, the error on the acquired band goes to 0 and the rest is
-    /// unchanged, so the error can only fall (Parseval). A magnitude input holds a small spill
-    /// beyond its band (the magnitude of a complex image); it is left as it is.
+    /// unchanged, so the error can only fall (Parseval). A magnitude input holds a spill beyond
+    /// its band (the magnitude of a complex image); it is left as it is.
     static func enforceKSpaceConsistency(_ out: Tensor, acquired: Tensor, truncation: KSpaceTruncation,
                                          axes: [Int]) throws -> (Tensor, KSpaceConsistencyRecord) {
         guard out.shape == acquired.shape, out.rank == 3 else {

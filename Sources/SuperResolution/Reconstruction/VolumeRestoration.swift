@@ -134,9 +134,12 @@ extension Reconstruction {
         var out = try params.invert(y.to(.float64)).to(.float32)
         // The acquired band of k-space is the input's own (models trained on k-space truncation,
         // unless --consistency 0); nothing goes below the input's minimum.
+        try requireConsistencyIterations(options)
+        if let c = options.consistency, c > 0, file.task.kspace == nil {
+            throw ModelError.invalid("data consistency: model \(file.name) states no k-space truncation for its output to agree with (3-D models trained by upres on k-space pairs do)")
+        }
         var kspace: KSpaceConsistencyRecord? = nil
         if let truncation = file.task.kspace, options.consistency != 0 {
-            try requireConsistencyIterations(options)
             try truncation.validate(for: input)
             (out, kspace) = try enforceKSpaceConsistency(out, acquired: input.data, truncation: truncation,
                                                          axes: truncation.resolvedAxes(for: input))
