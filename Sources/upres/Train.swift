@@ -115,14 +115,12 @@ struct Train: ParsableCommand {
         case .volume:
             let (train, validation): (VolumePatchSampler, VolumePatchSampler)
             do { (train, validation) = try VolumePatchSampler.samplers(cfg, read: Self.trainingVolume) } catch let e as ModelError { throw CLIError("\(e)") }
-            if let sim = cfg.data.simulation { cfg.task = cfg.task.restoring(sim) }
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (train, validation), distributed: distributed)
             data = "3-D patches of \(train.sources.count) training and \(validation.sources.count) validation volumes"
                 + (cfg.data.balance.map { String(format: ", %.0f%% centred in %@", 100 * $0.fraction, $0.mask) } ?? "")
         case .outputGrid where cfg.data.kernel != nil:
             let samplers: (train: KernelPairSampler, validation: KernelPairSampler, task: InPlaneTask)
             do { samplers = try KernelPairSampler.samplers(cfg, read: Self.trainingVolume) } catch let e as ModelError { throw CLIError("\(config ?? resume!): \(e)") }
-            cfg.task = cfg.task.restoringInPlane(samplers.task)
             trainer = try Trainer(config: cfg, folder: folder, resume: resume != nil, data: (samplers.train, samplers.validation),
                                   distributed: distributed)
             data = "planes of \(samplers.train.sources.count) training and \(samplers.validation.sources.count) validation volumes "

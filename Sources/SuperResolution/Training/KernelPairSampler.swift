@@ -136,6 +136,8 @@ public final class KernelPairSampler: BatchSource {
     public var rotations: Bool = false
     /// The kernel the sources were degraded with (needed for `rotations`).
     public var kernel: DegradationKernel?
+    /// The in-plane task the pairs teach (`samplers` sets it; a trainer's model files state it).
+    public var task: InPlaneTask?
 
     public init(sources: [Source], patch: Int, centres: CentreSampling, flips: Bool = true, intensityScale: Double = 0.1) throws {
         guard !sources.isEmpty else { throw ModelError.invalid("no training data: no volumes to cut planes from") }
@@ -256,15 +258,17 @@ extension KernelPairSampler {
             return out
         }
         let centres = CentreSampling(foregroundFraction: data.foregroundFraction)
+        let task = InPlaneTask(factor: kernel.factor, kernel: description, kernelSHA256: sha)
         func make(_ paths: [String]) throws -> KernelPairSampler {
             let sampler = try KernelPairSampler(sources: try paths.flatMap { try sources($0) }, patch: data.patchWidth, centres: centres,
                                                 flips: data.flips, intensityScale: data.intensityScale)
             sampler.rotations = data.rotations
             sampler.kernel = kernel
+            sampler.task = task
             return sampler
         }
         let train = try make(data.trainVolumes)
         let validation = data.validationVolumes.isEmpty ? train : try make(data.validationVolumes)
-        return (train, validation, InPlaneTask(factor: kernel.factor, kernel: description, kernelSHA256: sha))
+        return (train, validation, task)
     }
 }

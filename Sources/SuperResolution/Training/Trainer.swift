@@ -181,6 +181,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 extension TrainConfig {
     /// The generator's weighted terms: `losses`, or `loss` with weight 1.
     public var generatorTerms: [String: Double] { losses ?? [loss.rawValue: 1] }
+
+    /// This configuration with the task its pairs teach, as the run's model files and config.json
+    /// state it: in-plane kernel pairs restore by their kernel's factor in-plane; 3-D patches
+    /// simulated by k-space truncation (on the same grid) undo that truncation, which data
+    /// consistency then enforces. Other pairs leave the configured task as it is.
+    public func teaching(_ source: any BatchSource) -> TrainConfig {
+        var c = self
+        if let pairs = source as? KernelPairSampler, let inPlane = pairs.task {
+            c.task = task.restoringInPlane(inPlane)
+        } else if source is VolumePatchSampler, let simulation = data.simulation {
+            c.task = task.restoring(simulation)
+        }
+        return c
+    }
 }
 
 /// What the trainer reports (logs, TensorBoard, progress).
@@ -265,6 +279,7 @@ public final class Trainer {
     public init(config: TrainConfig, folder: URL, resume: Bool, data: (train: any BatchSource, validation: any BatchSource),
                 distributed: ProcessGroup.Configuration? = nil) throws {
         try config.validate()
+        let config = config.teaching(data.train)
         self.config = config
         self.folder = folder
         let fm = FileManager.default
