@@ -275,7 +275,9 @@ public struct SubjectReport {
             page.folded(html: Markdown.html(card), summary: "the model card")
         }
         if let e = sidecar?["thicknessEstimate"] as? [String: Any], e["plausible"] as? Bool == false {
-            warnings.append("the slice thickness could not be estimated reliably from the scan; the reconstruction assumed contiguous slices")
+            let range = ((sidecar?["adaptation"] as? [String: Any])?["sliceThicknessRange"] as? [Double]).flatMap { $0.count == 2 ? $0 : nil }
+            warnings.append(range.map { String(format: "the slice thickness could not be estimated reliably from the scan; the network was trained across %.3g to %.3g mm slices and data consistency stayed off", $0[0], $0[1]) }
+                            ?? "the slice thickness could not be estimated reliably from the scan; the reconstruction assumed contiguous slices")
         }
         if let v = inputs.input {
             let (inMax, outMax) = (try v.data.max().item(), try recon.data.max().item())

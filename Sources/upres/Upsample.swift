@@ -333,7 +333,9 @@ struct Upsample: ParsableCommand {
                         if e.plausible {
                             Console.err(String(format: "upsample: slice thickness estimated from the scan: %.2f mm (slices %@ mm apart); give --slice-thickness if the protocol says otherwise", e.thickness, slices))
                         } else {
-                            Console.warn(String(format: "%@: the slice thickness could not be estimated reliably (spectral fit %.2f mm for slices %@ mm apart); assuming contiguous %@ mm slices; give --slice-thickness from the protocol", input, e.spectralThickness, slices, slices))
+                            let assumed = r.report.adaptation?.sliceThicknessRange.flatMap { $0.count == 2 ? String(format: "training across %.3g to %.3g mm slices", $0[0], $0[1]) : nil }
+                                ?? "assuming contiguous \(slices) mm slices"
+                            Console.warn(String(format: "%@: the slice thickness could not be estimated reliably (spectral fit %.2f mm for slices %@ mm apart); %@; give --slice-thickness from the protocol", input, e.spectralThickness, slices, assumed))
                         }
                     }
                     if let a = r.report.adaptation {

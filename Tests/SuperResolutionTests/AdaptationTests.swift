@@ -365,6 +365,30 @@ func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) thro
         }
     }
 
+    /// With the thickness only assumed (no plausible estimate), the pairs span 80% of the spacing
+    /// up to contiguous slices (a given or plausibly estimated thickness: that one alone); the
+    /// record and the saved model's card say so.
+    @Test func anAssumedThicknessTrainsAcrossGaps() throws {
+        let acquisition = SliceAcquisition(direction: .voxelAxis(2), thickness: 4, spacing: 4, profile: .gaussian)
+        var settings = AdaptationSettings(mode: .selfSupervised, steps: 6, minutes: nil, batchSize: 2, patch: 24)
+        #expect(settings.trainingDegradations(acquisition, assumed: false) == DegradationRange(acquisition))
+        let range = settings.trainingDegradations(acquisition, assumed: true)
+        #expect(range.spacing == [4] && range.thicknessRatio == [0.8, 1] && range.profiles == [.gaussian])
+        let v = try blobs([48, 48, 10], spacing: [1, 1, 4], seed: 3)
+        let model = try AdaptationSettings.defaultArchitecture(factor: 4).makeModel(generator: Generator(seed: 2))
+        let assumed = try ScanAdaptation.train(model, scan: v.data, axis: 2, voxelSize: 1, acquisition: acquisition, thicknessAssumed: true,
+                                               settings: settings)
+        #expect(assumed.thicknessAssumed == true && assumed.sliceThicknessRange == [3.2, 4] && assumed.steps == 6)
+        let known = try ScanAdaptation.train(model, scan: v.data, axis: 2, voxelSize: 1, acquisition: acquisition, settings: settings)
+        #expect(known.thicknessAssumed == nil && known.sliceThicknessRange == nil)
+        var task = ModelTask(sliceSpacing: 4, targetSpacing: 1, sliceThickness: 4, contrast: "any", clipsIntensities: false, factors: [4, 4])
+        task.adaptation = assumed
+        let card = ModelCard.markdown(name: "m", spec: AdaptationSettings.defaultArchitecture(factor: 4), task: task, parameters: 1, sha256: "0")
+        #expect(card.contains("3.2 to 4 mm thick (the thickness unknown"), "\(card)")
+        settings.assumedThicknessRatios = [1, 0.8]
+        #expect(throws: ModelError.self) { try settings.validate() }
+    }
+
     /// Adapting fine-tunes a copy: the pretrained model file's weights do not change.
     @Test func adaptingLeavesThePretrainedModelAlone() throws {
         let v = try blobs([40, 40, 10], spacing: [1, 1, 4], seed: 11)

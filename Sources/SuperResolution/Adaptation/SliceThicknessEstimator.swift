@@ -11,7 +11,8 @@ import Torch
 /// The method assumes the anatomy has the same spectrum along every axis, which a head does not
 /// quite have (bench/quality's thickness check: within 0.4 mm for axial and coronal 3 to 5 mm
 /// slices, 1 to 2 mm off for some 6 mm and sagittal scans). An implausible estimate (outside 0.7 to
-/// 1.05 times the spacing) falls back to contiguous slices, and the caller says so; give the
+/// 1.05 times the spacing) falls back to contiguous slices, and the caller says so (per-scan
+/// training then spans the common gaps, `AdaptationSettings.assumedThicknessRatios`); give the
 /// thickness from the protocol (the DICOM SliceThickness) whenever it is known.
 ///
 /// The limit is in the data, not the fit: sampled every S mm, a rectangular profile of thickness

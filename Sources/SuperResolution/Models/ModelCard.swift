@@ -17,7 +17,13 @@ public enum ModelCard {
         lines.append("| Task | slices \(fmt(task.sliceSpacing)) mm apart\(task.sliceThickness.map { ", \(fmt($0)) mm thick" } ?? "") to \(fmt(task.targetSpacing)) mm; contrast \(task.contrast) |")
         lines.append("| Normalization | min-max on the \(task.normalizationPercentiles.map { fmt($0) }.joined(separator: " / ")) percentiles\(task.clips ? ", clipped" : ", not clipped") |")
         if let a = task.adaptation {
-            lines.append("| Training pairs | the scan's own in-plane slices, acquired again along an in-plane axis: \(a.profile.rawValue) profile, \(fmt(a.sliceThickness)) mm thick\(a.thicknessEstimated ? " (estimated from the scan)" : ""), \(fmt(a.sliceSpacing)) mm apart, cubic interpolation back; flips and both in-plane axes |")
+            let thickness: String
+            if let r = a.sliceThicknessRange, r.count == 2 {
+                thickness = "\(fmt(r[0])) to \(fmt(r[1])) mm thick (the thickness unknown: not given, no plausible estimate)"
+            } else {
+                thickness = "\(fmt(a.sliceThickness)) mm thick\(a.thicknessAssumed == true ? " (assumed: no plausible estimate)" : a.thicknessEstimated ? " (estimated from the scan)" : "")"
+            }
+            lines.append("| Training pairs | the scan's own in-plane slices, acquired again along an in-plane axis: \(a.profile.rawValue) profile, \(thickness), \(fmt(a.sliceSpacing)) mm apart, cubic interpolation back; flips and both in-plane axes |")
             lines.append("| Training | \(a.mode)\(a.baseModel.map { " from \($0) (`\(a.baseModelSHA256 ?? "")`)" } ?? ""): \(a.steps) steps of \(a.batchSize) patches of \(a.patch) px, Adam lr \(a.learningRate) (cosine), L1, seed \(a.seed), \(String(format: "%.0f", a.seconds)) s |")
             lines.append("| Loss (L1, normalized) | \(String(format: "%.5f", a.initialLoss)) over the first 10% of the steps, \(String(format: "%.5f", a.finalLoss)) over the last 10% |")
             if let s = a.scanSHA256 { lines.append("| Scan SHA-256 | `\(s)` |") }

@@ -280,9 +280,9 @@ public enum Reconstruction {
             case .estimate: trainingSettings.noise = .sigma(0)  // grid models take no matched noise
             }
             var rec = try ScanAdaptation.train(m, scan: clipped, axis: t, voxelSize: targetSpacing, acquisition: acquisition,
+                                               thicknessAssumed: est.map { !$0.plausible } ?? false,
                                                settings: trainingSettings, progress: adaptationProgress)
             rec.noiseSigma = rec.noiseSigma.map { $0 * params.scale }
-            if let e = est, !e.plausible { rec.thicknessAssumed = true }
             if case .adapt(let file, _) = method {
                 rec.baseModel = file.name
                 rec.baseModelSHA256 = file.sha256
