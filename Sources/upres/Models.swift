@@ -28,10 +28,21 @@ struct Models: ParsableCommand {
         var factors: [Double]
         var sliceSpacing: Double
         var sliceThickness: Double?
+        /// Per-scan models trained with the thickness unknown: the thinnest and thickest slices
+        /// their pairs spanned.
+        var sliceThicknessRange: [Double]? = nil
         var targetSpacing: Double
         var parameters: Int
         var sha256: String
         var error: String?
+    }
+
+    /// What slices a model was trained on, for its task line.
+    private func trainedOn(_ e: Entry) -> String {
+        if let r = e.sliceThicknessRange, r.count == 2 {
+            return String(format: " (trained across %.3g to %.3g mm slices: thickness unknown)", r[0], r[1])
+        }
+        return e.sliceThickness.map { String(format: " (trained around %.3g mm slices)", $0) } ?? ""
     }
 
     func run() throws {
@@ -48,6 +59,7 @@ struct Models: ParsableCommand {
                 entries[entries.count - 1].inputContrasts = f.task.inputContrasts
                 entries[entries.count - 1].inPlane = f.task.inPlane
                 entries[entries.count - 1].kspace = f.task.kspace
+                entries[entries.count - 1].sliceThicknessRange = f.task.adaptation?.sliceThicknessRange
             } catch {
                 entries.append(Entry(name: name, path: url.path, architecture: "?", input: "?", contrast: "?", factors: [], sliceSpacing: 0,
                                      targetSpacing: 0, parameters: 0, sha256: "", error: "\(error)"))
@@ -74,7 +86,7 @@ struct Models: ParsableCommand {
                 } ?? ""
                 print("  task: \(e.contrast), restoration\(undoes) on the input's own \(String(format: "%.3g", e.targetSpacing)) mm grid")
             } else {
-                print("  task: \(e.contrast)\(e.inputContrasts.map { " from " + $0.joined(separator: " + ") } ?? ""), factors \(factors) to \(String(format: "%.3g", e.targetSpacing)) mm\(e.sliceThickness.map { String(format: " (trained around %.3g mm slices)", $0) } ?? "")")
+                print("  task: \(e.contrast)\(e.inputContrasts.map { " from " + $0.joined(separator: " + ") } ?? ""), factors \(factors) to \(String(format: "%.3g", e.targetSpacing)) mm\(trainedOn(e))")
             }
             print("  \(e.path)")
             print("  sha256 \(e.sha256)")

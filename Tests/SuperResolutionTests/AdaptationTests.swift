@@ -384,7 +384,7 @@ func blobs(_ shape: [Int], spacing: [Double] = [1, 1, 1], seed: UInt64 = 5) thro
         var task = ModelTask(sliceSpacing: 4, targetSpacing: 1, sliceThickness: 4, contrast: "any", clipsIntensities: false, factors: [4, 4])
         task.adaptation = assumed
         let card = ModelCard.markdown(name: "m", spec: AdaptationSettings.defaultArchitecture(factor: 4), task: task, parameters: 1, sha256: "0")
-        #expect(card.contains("3.2 to 4 mm thick (the thickness unknown"), "\(card)")
+        #expect(card.contains("3.2 to 4 mm thick (the thickness unknown") && card.contains("4 mm thick (assumed: the thickness is unknown)"), "\(card)")
         settings.assumedThicknessRatios = [1, 0.8]
         #expect(throws: ModelError.self) { try settings.validate() }
     }

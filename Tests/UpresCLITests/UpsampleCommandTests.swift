@@ -146,6 +146,34 @@ import Torch
         #expect(refused.status != 0 && refused.stderr.contains("already holds a model"))
     }
 
+    /// Without --slice-thickness, on a scan whose thickness the spectral fit cannot place (this
+    /// 64^3 crop of Colin 27 with 4 mm coronal slices every 4 mm: the fit says 5.2 mm), the pairs
+    /// span 80% of the spacing up to contiguous slices; upsample warns, leaves data consistency
+    /// off, and the sidecar, the saved model's card and `upres models` say what it trained on.
+    @Test func anUnknownThicknessTrainsAcrossGaps() throws {
+        let dir = try scratch()
+        let hr = dir.appendingPathComponent("hr.nii.gz").path
+        let lr = dir.appendingPathComponent("lr.nii.gz").path
+        #expect(try runUpres(["resample", colin, hr, "--shape", "64", "64", "64"]).status == 0)
+        #expect(try runUpres(["simulate", hr, lr, "--model", "slices", "--axis", "coronal", "--thickness", "4", "--slice-spacing", "4"]).status == 0)
+        let models = dir.appendingPathComponent("models").path
+        let saved = dir.appendingPathComponent("models/unknown").path
+        let r = try runUpres(["upsample", lr, dir.appendingPathComponent("sr.nii.gz").path, "--self-supervised", "--adapt-steps", "5",
+                              "--adapt-batch", "2", "--save-model", saved, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("could not be estimated reliably") && r.stderr.contains("training across 3.2 to 4 mm slices"), "\(r.stderr)")
+        #expect(r.stderr.contains("no data consistency with an assumed slice thickness"), "\(r.stderr)")
+        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("sr.json"))) as? [String: Any]
+        let adaptation = sidecar?["adaptation"] as? [String: Any]
+        #expect(adaptation?["sliceThicknessRange"] as? [Double] == [3.2, 4] && adaptation?["thicknessAssumed"] as? Bool == true,
+                "\(String(describing: adaptation))")
+        #expect(sidecar?["consistency"] == nil)
+        let card = try String(contentsOfFile: saved + "/MODEL_CARD.md", encoding: .utf8)
+        #expect(card.contains("3.2 to 4 mm thick (the thickness unknown"), "\(card)")
+        let listed = try runUpres(["models"], environment: ["UPRES_MODELS": models])
+        #expect(listed.stdout.contains("trained across 3.2 to 4 mm slices: thickness unknown"), "\(listed.stdout)")
+    }
+
     /// A 4-D sample file.
     func anatomical4D(_ dir: URL) -> String {
         packageRoot.appendingPathComponent("data/samples/nibabel-corpus/example4d.nii.gz").path

@@ -14,7 +14,8 @@ public enum ModelCard {
         lines.append("| Input | \(spec.contract) |")
         lines.append("| Parameters | \(parameters) |")
         lines.append("| Weights SHA-256 | `\(sha256)` |")
-        lines.append("| Task | slices \(fmt(task.sliceSpacing)) mm apart\(task.sliceThickness.map { ", \(fmt($0)) mm thick" } ?? "") to \(fmt(task.targetSpacing)) mm; contrast \(task.contrast) |")
+        let assumed = task.adaptation?.thicknessAssumed == true ? " (assumed: the thickness is unknown)" : ""
+        lines.append("| Task | slices \(fmt(task.sliceSpacing)) mm apart\(task.sliceThickness.map { ", \(fmt($0)) mm thick\(assumed)" } ?? "") to \(fmt(task.targetSpacing)) mm; contrast \(task.contrast) |")
         lines.append("| Normalization | min-max on the \(task.normalizationPercentiles.map { fmt($0) }.joined(separator: " / ")) percentiles\(task.clips ? ", clipped" : ", not clipped") |")
         if let a = task.adaptation {
             let thickness: String
