@@ -46,7 +46,7 @@ struct Upsample: ParsableCommand {
     @Flag(help: "Fine-tune a model (--model, or the shipped any-contrast-xN for the scan's factor) on the scan's own in-plane slices first.") var adapt = false
     @Flag(name: .customLong("self-supervised"), help: "Train a model from scratch on the scan's own in-plane slices (no model needed).")
     var selfSupervised = false
-    @Option(name: .customLong("slice-thickness"), help: "The scan's slice thickness in mm: the pairs of --adapt/--self-supervised (default: estimated from the scan), and data consistency with --model (default: the thickness the model states).")
+    @Option(name: .customLong("slice-thickness"), help: "The scan's slice thickness in mm: the pairs of --adapt/--self-supervised (default: estimated from the scan; where no estimate is plausible, the pairs span 80% of the slice spacing up to contiguous slices), and data consistency with --model (default: the thickness the model states).")
     var sliceThickness: Double?
     @Option(help: "Slice profile: rectangular, gaussian, sinc (as --slice-thickness).") var profile: SliceProfile = .rectangular
     @Option(help: "Data consistency: back-projection iterations that make the output's slices, acquired again with the slice thickness and profile, equal the scan's (default \(Reconstruction.defaultConsistencyIterations) when the thickness is known; 0: off). With a 3-D model trained on k-space truncation, one exact projection onto the input's acquired band (any N >= 1; 0: off).")
