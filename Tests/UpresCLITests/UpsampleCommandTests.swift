@@ -95,11 +95,7 @@ import Torch
     /// steps, saves the model with its card, and `upres models` lists that model.
     @Test func selfSupervisedTrainsOnTheScanAndSavesTheModel() throws {
         let dir = try scratch()
-        let hr = dir.appendingPathComponent("hr.nii.gz").path
-        let lr = dir.appendingPathComponent("lr.nii.gz").path
-        // A 64 x 64 x 64 crop of Colin 27, 4 mm coronal slices every 4 mm (factor 4).
-        #expect(try runUpres(["resample", colin, hr, "--shape", "64", "64", "64"]).status == 0)
-        #expect(try runUpres(["simulate", hr, lr, "--model", "slices", "--axis", "coronal", "--thickness", "4", "--slice-spacing", "4"]).status == 0)
+        let lr = try coronalScan(dir)
         let out = dir.appendingPathComponent("sr.nii.gz").path
         let models = dir.appendingPathComponent("models").path
         let saved = dir.appendingPathComponent("models/protocol-a").path
@@ -152,10 +148,7 @@ import Torch
     /// off, and the sidecar, the saved model's card and `upres models` say what it trained on.
     @Test func anUnknownThicknessTrainsAcrossGaps() throws {
         let dir = try scratch()
-        let hr = dir.appendingPathComponent("hr.nii.gz").path
-        let lr = dir.appendingPathComponent("lr.nii.gz").path
-        #expect(try runUpres(["resample", colin, hr, "--shape", "64", "64", "64"]).status == 0)
-        #expect(try runUpres(["simulate", hr, lr, "--model", "slices", "--axis", "coronal", "--thickness", "4", "--slice-spacing", "4"]).status == 0)
+        let lr = try coronalScan(dir)
         let models = dir.appendingPathComponent("models").path
         let saved = dir.appendingPathComponent("models/unknown").path
         let r = try runUpres(["upsample", lr, dir.appendingPathComponent("sr.nii.gz").path, "--self-supervised", "--adapt-steps", "5",
@@ -172,6 +165,16 @@ import Torch
         #expect(card.contains("3.2 to 4 mm thick (the thickness unknown"), "\(card)")
         let listed = try runUpres(["models"], environment: ["UPRES_MODELS": models])
         #expect(listed.stdout.contains("trained across 3.2 to 4 mm slices: thickness unknown"), "\(listed.stdout)")
+    }
+
+    /// A 64 x 64 x 64 crop of Colin 27 acquired as 4 mm coronal slices every 4 mm (factor 4):
+    /// `dir`/lr.nii.gz.
+    func coronalScan(_ dir: URL) throws -> String {
+        let hr = dir.appendingPathComponent("hr.nii.gz").path
+        let lr = dir.appendingPathComponent("lr.nii.gz").path
+        #expect(try runUpres(["resample", colin, hr, "--shape", "64", "64", "64"]).status == 0)
+        #expect(try runUpres(["simulate", hr, lr, "--model", "slices", "--axis", "coronal", "--thickness", "4", "--slice-spacing", "4"]).status == 0)
+        return lr
     }
 
     /// A 4-D sample file.
